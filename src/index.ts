@@ -1,0 +1,32 @@
+/**
+ * push-agent: the browser-safe public entry. Nothing imported from here touches a Node built-in
+ * at module top level; Node-only parts live on `push-agent/node` and `push-agent/server`.
+ */
+
+export type { DecryptErrorCode, EncryptedPush, PushHeaders } from "./crypto/decrypt.ts";
+export { DecryptError, decrypt } from "./crypto/decrypt.ts";
+export type { SubscriptionKeys } from "./crypto/keys.ts";
+export { generateKeys } from "./crypto/keys.ts";
+export { openIndexedDBPushDB } from "./db/indexeddb.ts";
+export type { PushDB, PushRecord, RecordUpdate } from "./db/push-db.ts";
+export { ConstraintError } from "./db/push-db.ts";
+export type { PushErrorName } from "./errors.ts";
+export { PushError } from "./errors.ts";
+export type { Logger } from "./log.ts";
+export type {
+  DecryptErrorEvent,
+  Observer,
+  PushEventMap,
+  PushMessageEvent,
+  PushSubscriptionChangeEvent,
+  PushSubscriptionModifiedEvent,
+  PushTopic,
+  StateChangeEvent,
+} from "./observers.ts";
+export type { BroadcastHandler, BroadcastPhase } from "./service/broadcasts.ts";
+export type { ConnectionState } from "./service/connection.ts";
+export type { PushManager, PushServiceOptions, SubscribeOptions } from "./service/push-service.ts";
+export { PushService } from "./service/push-service.ts";
+export type { PushSubscriptionJSON, PushSubscriptionOptions } from "./subscription.ts";
+export { PushMessageData, PushSubscription } from "./subscription.ts";
+export type { WebSocketConstructor, WebSocketLike } from "./transport/websocket.ts";

@@ -1,0 +1,128 @@
+/**
+ * The observer bus: the one way events leave PushService for the app. Topics mirror Firefox's
+ * observer topics. An observer's failure is contained here: it is reported, it never reaches the
+ * service's own control flow, and it never stops delivery to the other observers.
+ */
+
+import type { PushErrorName } from "./errors.ts";
+import type { ConnectionState } from "./service/connection.ts";
+import type { PushMessageData, PushSubscription } from "./subscription.ts";
+
+export interface PushMessageEvent {
+  scope: string;
+  subscription: PushSubscription;
+  /** The server's `version` (Web Push), or the version number as a string (SimplePush). */
+  messageId: string;
+  /** null for a push without payload. */
+  data: PushMessageData | null;
+  /** SimplePush only: the version number the server sent. */
+  version?: number;
+}
+
+export interface PushSubscriptionChangeEvent {
+  scope: string;
+  oldSubscription: PushSubscription | null;
+}
+
+export interface PushSubscriptionModifiedEvent {
+  scope: string;
+}
+
+export interface StateChangeEvent {
+  state: ConnectionState;
+  previous: ConnectionState;
+}
+
+export interface DecryptErrorEvent {
+  scope: string;
+  messageId: string;
+  error: Error & { code?: string; name: string | PushErrorName };
+}
+
+export interface PushEventMap {
+  "push-message": PushMessageEvent;
+  "push-subscription-change": PushSubscriptionChangeEvent;
+  "push-subscription-modified": PushSubscriptionModifiedEvent;
+  "state-change": StateChangeEvent;
+  "decrypt-error": DecryptErrorEvent;
+}
+
+export type PushTopic = keyof PushEventMap;
+export type Observer<T extends PushTopic> = (event: PushEventMap[T]) => unknown;
+
+/** How one delivery went: which observers threw synchronously and which rejected. */
+export interface DeliveryOutcome {
+  threw: unknown[];
+  rejected: unknown[];
+}
+
+export class ObserverBus {
+  readonly #observers = new Map<PushTopic, Set<Observer<PushTopic>>>();
+  readonly #onAdded: (topic: PushTopic) => void;
+  readonly #onError: (topic: PushTopic, error: unknown) => void;
+
+  constructor(hooks: { added(topic: PushTopic): void; error(topic: PushTopic, error: unknown): void }) {
+    this.#onAdded = hooks.added;
+    this.#onError = hooks.error;
+  }
+
+  observe<T extends PushTopic>(topic: T, observer: Observer<T>): () => void {
+    if (typeof observer !== "function") throw new TypeError(`observe("${topic}") needs a function`);
+    let set = this.#observers.get(topic);
+    if (!set) {
+      set = new Set();
+      this.#observers.set(topic, set);
+    }
+    // A wrapper per call, so the same function observed twice is removed once per dispose.
+    const entry = ((event: PushEventMap[PushTopic]) =>
+      observer(event as PushEventMap[T])) as Observer<PushTopic>;
+    set.add(entry);
+    this.#onAdded(topic);
+    return () => {
+      set.delete(entry);
+    };
+  }
+
+  count(topic: PushTopic): number {
+    return this.#observers.get(topic)?.size ?? 0;
+  }
+
+  /** Fire and forget: failures go to the error hook. */
+  notify<T extends PushTopic>(topic: T, event: PushEventMap[T]): void {
+    for (const observer of this.#snapshot(topic)) {
+      try {
+        const result = observer(event);
+        if (isPromiseLike(result)) result.then(undefined, (error) => this.#onError(topic, error));
+      } catch (error) {
+        this.#onError(topic, error);
+      }
+    }
+  }
+
+  /** Call every observer and wait until all have settled; report who threw and who rejected. */
+  async deliver<T extends PushTopic>(topic: T, event: PushEventMap[T]): Promise<DeliveryOutcome> {
+    const outcome: DeliveryOutcome = { threw: [], rejected: [] };
+    const pending: Promise<unknown>[] = [];
+    for (const observer of this.#snapshot(topic)) {
+      try {
+        const result = observer(event);
+        if (isPromiseLike(result)) {
+          pending.push(Promise.resolve(result).then(undefined, (error) => void outcome.rejected.push(error)));
+        }
+      } catch (error) {
+        outcome.threw.push(error);
+      }
+    }
+    await Promise.all(pending);
+    for (const error of [...outcome.threw, ...outcome.rejected]) this.#onError(topic, error);
+    return outcome;
+  }
+
+  #snapshot(topic: PushTopic): Observer<PushTopic>[] {
+    return [...(this.#observers.get(topic) ?? [])];
+  }
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === "function";
+}

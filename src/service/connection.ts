@@ -1,0 +1,438 @@
+/**
+ * The connection state machine ShutDown → WaitingForWebSocket → WaitingForHello → Ready, with
+ * Firefox's PushServiceWebSocket rules: the hello handshake, reply-expecting requests
+ * (register/unregister) keyed by channelID with a request timeout, the `{}` ping after
+ * pingInterval of inbound silence, exponential reconnect backoff, and close code 4774.
+ *
+ * It owns the socket and the timers; it knows nothing of records, keys or observers. Parsed
+ * frames go up to the service through the ConnectionDelegate.
+ */
+
+import type { Logger } from "../log.ts";
+import {
+  type BroadcastMessage,
+  type HelloReply,
+  helloFrame,
+  type LegacyNotification,
+  type ParseResult,
+  PING_FRAME,
+  parseServerFrame,
+  type RegisterReply,
+  type ServerMessage,
+  type UnregisterReply,
+  type WebPushNotification,
+} from "../protocol/messages.ts";
+import { Transport, type WebSocketConstructor } from "../transport/websocket.ts";
+
+export type ConnectionState = "ShutDown" | "WaitingForWebSocket" | "WaitingForHello" | "Ready";
+
+/** The server's "back off" close code: no automatic reconnect until there is something to send. */
+export const BACKOFF_CLOSE_CODE = 4774;
+
+export interface ConnectionOptions {
+  serverURL: string;
+  WebSocket: WebSocketConstructor;
+  requestTimeout: number;
+  retryBaseInterval: number;
+  pingInterval: number;
+  logger: Logger;
+}
+
+export type InboundMessage = WebPushNotification | LegacyNotification | BroadcastMessage;
+
+export interface ConnectionDelegate {
+  /** What to say in hello. A failure here is treated as "no subscriptions". */
+  hello(): Promise<{ uaid: string | null; broadcasts: Record<string, string> }>;
+  /** Act on a valid hello reply; the connection is Ready, and requests are re-sent, once it resolves. */
+  handshake(reply: HelloReply): Promise<void>;
+  message(message: InboundMessage): void;
+  stateChanged(state: ConnectionState, previous: ConnectionState): void;
+}
+
+type ReplyType = "register" | "unregister";
+type Reply<T extends ReplyType> = T extends "register" ? RegisterReply : UnregisterReply;
+
+interface PendingRequest {
+  frame: string;
+  ctime: number;
+  resolve(reply: RegisterReply | UnregisterReply): void;
+  reject(error: Error): void;
+  promise: Promise<RegisterReply | UnregisterReply>;
+}
+
+export class RequestError extends Error {
+  override name = "RequestError";
+}
+
+export class Connection {
+  readonly #options: ConnectionOptions;
+  readonly #delegate: ConnectionDelegate;
+  #state: ConnectionState = "ShutDown";
+  #transport: Transport | null = null;
+  /** Bumped for every socket, so async continuations of an older socket can tell they are stale. */
+  #generation = 0;
+  #retryFailCount = 0;
+  #lastPingTime = 0;
+  #pingTimer: ReturnType<typeof setTimeout> | null = null;
+  #backoffTimer: ReturnType<typeof setTimeout> | null = null;
+  #requestTimer: ReturnType<typeof setInterval> | null = null;
+  readonly #pending = new Map<string, PendingRequest>();
+  /** Fire-and-forget frames (broadcast_subscribe) waiting for Ready. Dropped on teardown. */
+  #gate: string[] = [];
+  /** Frames that arrived while the hello reply was being handled, replayed in order afterwards. */
+  #inbox: string[] | null = null;
+
+  constructor(options: ConnectionOptions, delegate: ConnectionDelegate) {
+    this.#options = options;
+    this.#delegate = delegate;
+  }
+
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  /** The current socket's generation; frames tagged with an older one are not sent. */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /** The retry count the next backoff delay is computed from (exposed for diagnostics and tests). */
+  get retryFailCount(): number {
+    return this.#retryFailCount;
+  }
+
+  /** Open a socket if there is none; a pending backoff is cut short. */
+  connect(): void {
+    this.#beginSetup();
+  }
+
+  /** Full shutdown: socket closed, every timer cancelled, pending requests rejected. */
+  shutdown(): void {
+    this.#cancelBackoff();
+    this.#teardown(true);
+  }
+
+  /**
+   * Send a reply-expecting request. A second identical request shares the first one's promise.
+   * Sent now when Ready, otherwise after the next hello; rejected on timeout or shutdown.
+   */
+  request<T extends ReplyType>(type: T, channelID: string, frame: string): Promise<Reply<T>> {
+    const key = `${type}|${channelID}`.toLowerCase();
+    const existing = this.#pending.get(key);
+    if (existing) return existing.promise as Promise<Reply<T>>;
+    const entry = deferredRequest(frame);
+    this.#pending.set(key, entry);
+    this.#startRequestTimer();
+    if (this.#state === "Ready") this.#sendOrReconnect(frame);
+    else this.#beginSetup();
+    return entry.promise as Promise<Reply<T>>;
+  }
+
+  /**
+   * Send a frame that expects no reply on the socket of `generation` (ack, nack). If that socket
+   * is gone the frame is dropped: the server re-sends what was not acked.
+   */
+  sendOn(generation: number, frame: string): void {
+    if (generation !== this.#generation || this.#state !== "Ready") return;
+    this.#sendOrReconnect(frame);
+  }
+
+  /** Send a frame that expects no reply whenever the connection is next Ready (broadcast_subscribe). */
+  sendWhenReady(frame: string): void {
+    if (this.#state === "Ready") {
+      this.#sendOrReconnect(frame);
+      return;
+    }
+    this.#gate.push(frame);
+    this.#beginSetup();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Socket lifecycle
+
+  #setState(state: ConnectionState): void {
+    const previous = this.#state;
+    if (previous === state) return;
+    this.#state = state;
+    this.#options.logger.debug(`push: connection ${previous} → ${state}`);
+    this.#delegate.stateChanged(state, previous);
+  }
+
+  #beginSetup(): void {
+    if (this.#state !== "ShutDown") return;
+    this.#cancelBackoff();
+    const generation = ++this.#generation;
+    try {
+      this.#transport = new Transport(this.#options.serverURL, this.#options.WebSocket, {
+        open: () => void this.#onOpen(generation),
+        text: (text) => this.#onText(text),
+        binary: () => this.#options.logger.warn("push: ignoring a binary frame"),
+        close: (code, reason) => this.#onClose(code, reason),
+      });
+    } catch (error) {
+      this.#options.logger.warn(`push: cannot open the WebSocket: ${describe(error)}`);
+      this.#reconnect();
+      return;
+    }
+    this.#setState("WaitingForWebSocket");
+  }
+
+  async #onOpen(generation: number): Promise<void> {
+    if (this.#state !== "WaitingForWebSocket") return;
+    let hello: { uaid: string | null; broadcasts: Record<string, string> };
+    try {
+      hello = await this.#delegate.hello();
+    } catch (error) {
+      this.#options.logger.warn(`push: cannot read subscriptions for hello: ${describe(error)}`);
+      hello = { uaid: null, broadcasts: {} };
+    }
+    if (generation !== this.#generation || this.#state !== "WaitingForWebSocket") return;
+    const frame = helloFrame(hello.uaid, hello.broadcasts);
+    if (!this.#transport?.send(frame)) {
+      this.#reconnect();
+      return;
+    }
+    this.#setState("WaitingForHello");
+  }
+
+  #onClose(code: number, reason: string): void {
+    this.#transport = null;
+    if (code === BACKOFF_CLOSE_CODE) {
+      this.#options.logger.info(
+        "push: server asked to back off (4774); reconnecting when there is something to send",
+      );
+      this.#teardown(true);
+      return;
+    }
+    this.#options.logger.info(`push: connection closed (${code}${reason ? ` ${reason}` : ""}); reconnecting`);
+    this.#reconnect();
+  }
+
+  #reconnect(): void {
+    this.#teardown(false);
+    this.#startBackoff();
+  }
+
+  /** Back to ShutDown. Pending requests survive (they are re-sent after the next hello) unless cancelled. */
+  #teardown(cancelPending: boolean): void {
+    this.#transport?.close();
+    this.#transport = null;
+    this.#generation++;
+    this.#lastPingTime = 0;
+    this.#inbox = null;
+    this.#gate = [];
+    this.#clearPingTimer();
+    if (cancelPending) {
+      this.#rejectAll(new RequestError("Request aborted"));
+      this.#stopRequestTimer();
+    }
+    this.#setState("ShutDown");
+  }
+
+  #startBackoff(): void {
+    this.#cancelBackoff();
+    const { retryBaseInterval, pingInterval } = this.#options;
+    const delay = Math.min(retryBaseInterval * 2 ** this.#retryFailCount, pingInterval);
+    this.#retryFailCount++;
+    this.#options.logger.debug(`push: reconnecting in ${delay} ms`);
+    this.#backoffTimer = setTimeout(() => {
+      this.#backoffTimer = null;
+      this.#beginSetup();
+    }, delay);
+  }
+
+  #cancelBackoff(): void {
+    if (this.#backoffTimer) clearTimeout(this.#backoffTimer);
+    this.#backoffTimer = null;
+  }
+
+  #sendOrReconnect(frame: string): void {
+    if (!this.#transport?.send(frame)) this.#reconnect();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Inbound frames
+
+  #onText(text: string): void {
+    if (this.#inbox) {
+      this.#inbox.push(text);
+      return;
+    }
+    // Any frame at all answers an outstanding ping, even one that does not parse.
+    this.#lastPingTime = 0;
+    const result = parseServerFrame(text);
+    const badHello = this.#badHello(result);
+    if (badHello) {
+      // Not counted as activity: a server that keeps answering hello badly must not defeat the backoff.
+      this.#options.logger.error(`push: ${badHello}; reconnecting`);
+      this.#reconnect();
+      return;
+    }
+    if (result.kind === "ignored") {
+      this.#options.logger.warn(`push: ignoring a server frame: ${result.reason}`);
+      if (result.parsed) this.#noteActivity();
+      this.#maybeStopRequestTimer();
+      return;
+    }
+    this.#noteActivity();
+    this.#dispatch(result.message);
+    this.#maybeStopRequestTimer();
+  }
+
+  /**
+   * A hello reply without a valid uaid, or one outside WaitingForHello. Firefox shuts down
+   * without a reconnect here; an embedder with nothing to send would then stay offline for
+   * good, so push-agent reconnects with backoff instead.
+   */
+  #badHello(result: ParseResult): string | null {
+    if (result.kind === "ignored")
+      return result.messageType === "hello" ? `bad hello reply: ${result.reason}` : null;
+    if (result.message.type !== "hello" || this.#state === "WaitingForHello") return null;
+    return `unexpected hello reply in state ${this.#state}`;
+  }
+
+  /** A parsed message resets the backoff and re-arms the ping timer. */
+  #noteActivity(): void {
+    this.#retryFailCount = 0;
+    this.#armPing();
+  }
+
+  #dispatch(message: ServerMessage): void {
+    switch (message.type) {
+      case "pong":
+        return;
+      case "hello":
+        void this.#onHello(message);
+        return;
+      case "register":
+      case "unregister":
+        this.#onReply(message);
+        return;
+      default:
+        this.#delegate.message(message);
+    }
+  }
+
+  async #onHello(reply: HelloReply): Promise<void> {
+    const generation = this.#generation;
+    this.#inbox = [];
+    try {
+      await this.#delegate.handshake(reply);
+    } catch (error) {
+      if (generation !== this.#generation) return;
+      this.#options.logger.error(`push: handshake failed: ${describe(error)}`);
+      this.#reconnect();
+      return;
+    }
+    if (generation !== this.#generation) return;
+    const inbox = this.#inbox ?? [];
+    this.#inbox = null;
+    this.#setState("Ready");
+    this.#flushAfterHello();
+    for (const text of inbox) {
+      if (generation !== this.#generation) return;
+      this.#onText(text);
+    }
+  }
+
+  #flushAfterHello(): void {
+    const gate = this.#gate;
+    this.#gate = [];
+    const now = Date.now();
+    for (const request of this.#pending.values()) request.ctime = now;
+    const frames = [...[...this.#pending.values()].map((request) => request.frame), ...gate];
+    if (!frames.every((frame) => this.#transport?.send(frame))) this.#reconnect();
+  }
+
+  #onReply(reply: RegisterReply | UnregisterReply): void {
+    const key = `${reply.type}|${reply.channelID}`.toLowerCase();
+    const request = this.#pending.get(key);
+    if (!request) {
+      this.#options.logger.warn(`push: ignoring a ${reply.type} reply for an unknown channel`);
+      return;
+    }
+    this.#pending.delete(key);
+    request.resolve(reply);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Ping and request timeouts
+
+  #armPing(): void {
+    this.#clearPingTimer();
+    this.#pingTimer = setTimeout(() => this.#sendPing(), this.#options.pingInterval);
+  }
+
+  #clearPingTimer(): void {
+    if (this.#pingTimer) clearTimeout(this.#pingTimer);
+    this.#pingTimer = null;
+  }
+
+  #sendPing(): void {
+    this.#pingTimer = null;
+    if (!this.#transport) return;
+    this.#startRequestTimer();
+    this.#lastPingTime = Date.now();
+    if (!this.#transport.send(PING_FRAME)) this.#reconnect();
+  }
+
+  #startRequestTimer(): void {
+    if (this.#requestTimer) return;
+    this.#requestTimer = setInterval(() => this.#checkTimeouts(), this.#options.requestTimeout);
+  }
+
+  #stopRequestTimer(): void {
+    if (this.#requestTimer) clearInterval(this.#requestTimer);
+    this.#requestTimer = null;
+  }
+
+  #maybeStopRequestTimer(): void {
+    if (this.#pending.size === 0 && this.#lastPingTime === 0) this.#stopRequestTimer();
+  }
+
+  /**
+   * Firefox's rule: a late pong means a dead socket; from the first request older than
+   * requestTimeout onwards, every later request fails too. Either way, reconnect.
+   */
+  #checkTimeouts(): void {
+    const now = Date.now();
+    const { requestTimeout } = this.#options;
+    if (this.#lastPingTime && now - this.#lastPingTime > requestTimeout) {
+      this.#options.logger.info("push: no reply to ping; reconnecting");
+      this.#reconnect();
+      this.#maybeStopRequestTimer();
+      return;
+    }
+    let timedOut = false;
+    for (const [key, request] of this.#pending) {
+      if (!timedOut && now - request.ctime <= requestTimeout) continue;
+      timedOut = true;
+      this.#pending.delete(key);
+      request.reject(new RequestError(`Request timed out: ${key}`));
+    }
+    if (timedOut && this.#state !== "ShutDown") this.#reconnect();
+    this.#maybeStopRequestTimer();
+  }
+
+  #rejectAll(error: Error): void {
+    const pending = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const request of pending) request.reject(error);
+  }
+}
+
+function deferredRequest(frame: string): PendingRequest {
+  let resolve!: (reply: RegisterReply | UnregisterReply) => void;
+  let reject!: (error: Error) => void;
+  const promise = new Promise<RegisterReply | UnregisterReply>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // The caller may never await a shared request; an unobserved rejection must not crash the host.
+  promise.catch(() => {});
+  return { frame, ctime: Date.now(), resolve, reject, promise };
+}
+
+export function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
