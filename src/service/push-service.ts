@@ -721,6 +721,9 @@ export class PushService {
     if (!isNewerVersion(record, version)) return 102;
     if (!(await this.#permitted(record.scope))) return 102;
     await previous;
+    // An update queued behind a newer one for the same channel is stale by now.
+    const current = await db.getByChannelID(channelID);
+    if (!current || !isNewerVersion(current, version)) return 102;
     const messageId = String(version);
     const outcome = await this.#bus.deliver("push-message", {
       scope: record.scope,

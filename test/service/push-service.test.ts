@@ -1,5 +1,9 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import webpush from "web-push";
+import { openLevelPushDB } from "../../src/node.ts";
 import type { PushEventMap } from "../../src/observers.ts";
 import type { PushService } from "../../src/service/push-service.ts";
 import type { PushSubscription } from "../../src/subscription.ts";
@@ -547,6 +551,38 @@ describe("lifecycle", () => {
     );
     await next.nextOfType("ack");
     expect(messages[0]!.data!.text()).toBe("still here");
+  });
+
+  it("keeps uaid, subscriptions, keys and seen message ids across a restart with the durable Level store", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "push-agent-level-"));
+    try {
+      const db = await openLevelPushDB(join(dir, "db"));
+      const { service, connection } = await connected({ db });
+      const { subscription, register } = await subscribe(service, connection);
+      service.observe("push-message", () => {});
+      connection.send(notification(register.channelID, "seen-before"));
+      await connection.nextOfType("ack");
+      await service.stop();
+      await db.close();
+
+      const reopened = await openLevelPushDB(join(dir, "db"));
+      const second = track(newService(server.url, { db: reopened }));
+      const messages = collect(second.service, "push-message");
+      await second.service.start();
+      const next = await server.nextConnection();
+      expect((await next.acceptHello()).uaid).toBe(UAID);
+      await second.service.ready();
+      expect((await second.service.getSubscription(SCOPE))?.toJSON()).toEqual(subscription.toJSON());
+      next.send(notification(register.channelID, "seen-before"));
+      expect((await next.nextOfType("ack")).updates).toMatchObject([{ code: 102 }]);
+      next.send(notification(register.channelID, "new", encrypt(subscription, "durable", "aesgcm")));
+      expect((await next.nextOfType("ack")).updates).toMatchObject([{ code: 100 }]);
+      expect(messages.map((m) => m.data?.text())).toEqual(["durable"]);
+      await second.service.stop();
+      await reopened.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("pushManager(scope) has the W3C shape", async () => {
