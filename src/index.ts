@@ -8,6 +8,8 @@ export { DecryptError, decrypt } from "./crypto/decrypt.ts";
 export type { SubscriptionKeys } from "./crypto/keys.ts";
 export { generateKeys } from "./crypto/keys.ts";
 export { openIndexedDBPushDB } from "./db/indexeddb.ts";
+export type { MemoryStorage } from "./db/memory.ts";
+export { createMemoryStorage, openMemoryPushDB } from "./db/memory.ts";
 export type { PushDB, PushRecord, RecordUpdate } from "./db/push-db.ts";
 export { ConstraintError } from "./db/push-db.ts";
 export type { PushErrorName } from "./errors.ts";
