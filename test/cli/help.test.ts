@@ -1,0 +1,140 @@
+/**
+ * The CLI's surface: --help for the tool and each subcommand, and the one-line exit-2 answer
+ * to bad arguments.
+ */
+
+import { Readable } from "node:stream";
+import { afterAll, describe, expect, it } from "vitest";
+import { main } from "../../src/cli/index.ts";
+import { vapidPublicKeyFrom } from "../../src/cli/send.ts";
+import { cli, killAll } from "./helpers.ts";
+
+// Tests here run concurrently and each awaits its child's exit; an afterEach would kill a
+// neighbour's child, so the backstop for a timed-out test runs once at the end.
+afterAll(killAll);
+
+const OPTIONS: Record<string, string[]> = {
+  serve: [
+    "--host",
+    "--port",
+    "--endpoint-port",
+    "--endpoint-url",
+    "--msg-limit",
+    "--max-data-bytes",
+    "--megaphone-url",
+    "--megaphone-poll-interval",
+  ],
+  listen: [
+    "--server",
+    "--state",
+    "--vapid-key",
+    "--scope",
+    "--allow-insecure",
+    "--json",
+    "--once",
+    "--count",
+  ],
+  send: [
+    "<subscription.json|->",
+    "<message>",
+    "--ttl",
+    "--topic",
+    "--urgency",
+    "--encoding",
+    "--vapid-subject",
+    "--vapid-private-key",
+    "--vapid-public-key",
+  ],
+  keys: ["push-agent keys"],
+};
+
+describe.concurrent("push-agent --help", () => {
+  it("lists every subcommand", async () => {
+    const result = await cli(["--help"]);
+    expect(result.code).toBe(0);
+    for (const name of Object.keys(OPTIONS)) expect(result.stdout).toMatch(new RegExp(`^  ${name} `, "m"));
+  });
+
+  for (const [name, options] of Object.entries(OPTIONS)) {
+    it(`${name} --help exits 0 and names its options`, async () => {
+      const result = await cli([name, "--help"]);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain(`Usage: push-agent ${name}`);
+      for (const option of options) expect(result.stdout).toContain(option);
+      expect(result.stderr).toBe("");
+    });
+  }
+});
+
+describe.concurrent("bad arguments exit 2 with one line on stderr", () => {
+  it("as a process", async () => {
+    const result = await cli(["serve", "--bogus"]);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toBe("push-agent serve: unknown option '--bogus' (see push-agent serve --help)\n");
+  });
+
+  // The same dispatcher in-process, for the many ways to get arguments wrong.
+  const badKey = JSON.stringify({
+    endpoint: "http://127.0.0.1:9/wpush/v1/x",
+    keys: { p256dh: "abc", auth: "abc" },
+  });
+  const cases: [string, string[], RegExp, string?][] = [
+    ["no command", [], /Usage: push-agent <command>/],
+    ["a non-numeric port", ["serve", "--port", "eighty"], /--port must be a whole number/],
+    ["a port out of range", ["serve", "--port", "70000"], /--port must be a whole number 0-65535/],
+    ["a missing argument", ["send", "sub.json"], /missing argument/],
+    ["an extra argument", ["keys", "extra"], /unexpected argument 'extra'/],
+    ["an unknown command", ["frobnicate"], /unknown command 'frobnicate'/],
+    ["an invalid urgency", ["send", "sub.json", "hi", "--urgency", "asap"], /--urgency must be one of/],
+    ["an invalid encoding", ["send", "sub.json", "hi", "--encoding", "gzip"], /--encoding must be one of/],
+    [
+      "a half VAPID setup",
+      ["send", "sub.json", "hi", "--vapid-subject", "mailto:a@b.c"],
+      /--vapid-private-key/,
+    ],
+    ["a bad topic", ["send", "sub.json", "hi", "--topic", "a b"], /--topic must be/],
+    ["ws:// to a remote host", ["listen", "--server", "ws://push.example.com/"], /--allow-insecure/],
+    [
+      "an http:// server",
+      ["listen", "--server", "http://127.0.0.1/"],
+      /--server must be a ws:\/\/ or wss:\/\/ URL/,
+    ],
+    ["a bad --vapid-key", ["listen", "--vapid-key", "not-a-key"], /--vapid-key must be/],
+    ["--once with --count", ["listen", "--once", "--count", "2"], /either --once or --count/],
+    ["an unreadable subscription file", ["send", "/nonexistent/sub.json", "hi"], /cannot read/],
+    ["a subscription that is not JSON", ["send", "-", "hi"], /stdin does not start with a JSON object/, "hi"],
+    ["a subscription with a bad key", ["send", "-", "hi"], /cannot encrypt for this subscription/, badKey],
+  ];
+  for (const [what, args, message, input = ""] of cases) {
+    it(what, async () => {
+      const result = await runInProcess(args, input);
+      expect(result.code).toBe(2);
+      expect(result.stdout).toBe("");
+      expect(result.stderr).toMatch(message);
+      if (args.length > 0) expect(result.stderr.trimEnd().split("\n")).toHaveLength(1);
+    });
+  }
+});
+
+describe.concurrent("keys", () => {
+  it("prints a matching VAPID key pair", async () => {
+    const result = await cli(["keys"]);
+    expect(result.code).toBe(0);
+    const keys = JSON.parse(result.stdout) as { publicKey: string; privateKey: string };
+    expect(Buffer.from(keys.publicKey, "base64url")).toHaveLength(65);
+    expect(vapidPublicKeyFrom(keys.privateKey)).toBe(keys.publicKey);
+  });
+});
+
+async function runInProcess(argv: string[], input: string) {
+  let stdout = "";
+  let stderr = "";
+  const code = await main(argv, {
+    stdout: { write: (chunk: string) => (stdout += chunk) },
+    stderr: { write: (chunk: string) => (stderr += chunk) },
+    stdin: Readable.from([input]),
+    signal: new AbortController().signal,
+  });
+  return { code, stdout, stderr };
+}
