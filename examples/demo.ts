@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { type PushMessageEvent, PushService, type PushSubscriptionJSON } from "push-agent";
 import { openLevelPushDB } from "push-agent/node";
-import { createPushServer } from "push-agent/server";
+import { createPushServer, sendPush } from "push-agent/server";
 import webpush from "web-push";
 
 const STEPS = 7;
@@ -70,26 +70,15 @@ async function demo(): Promise<void> {
   await runCleanups();
 }
 
-/**
- * What an application server does. web-push's sendNotification only speaks https, and the
- * local server's endpoints are http://, so the request web-push prepares (encrypted body,
- * Content-Encoding, VAPID Authorization) is sent with fetch instead.
- */
+/** What an application server does: encrypt, sign with VAPID, POST to the endpoint. */
 async function send(subscription: PushSubscriptionJSON, text: string, encoding: Encoding, vapid: VapidKeys) {
-  const request = webpush.generateRequestDetails(subscription, text, {
+  const result = await sendPush(subscription, text, {
     TTL: 60,
     contentEncoding: encoding,
     vapidDetails: { subject: "mailto:demo@example.com", ...vapid },
   });
-  const headers = Object.fromEntries(Object.entries(request.headers).map(([k, v]) => [k, String(v)]));
-  const response = await fetch(request.endpoint, {
-    method: request.method,
-    headers,
-    body: new Uint8Array(request.body),
-  });
-  if (response.status !== 201) {
-    throw new Error(`the push server answered ${response.status}: ${await response.text()}`);
-  }
+  if (result.statusCode !== 201)
+    throw new Error(`the push server answered ${result.statusCode}: ${result.body}`);
 }
 
 function nextPush(service: PushService): Promise<PushMessageEvent> {
