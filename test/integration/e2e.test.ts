@@ -6,8 +6,8 @@
 
 import "fake-indexeddb/auto";
 import { IDBFactory } from "fake-indexeddb";
-import webpush from "web-push";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import webpush from "web-push";
 import type { PushMessageEvent } from "../../src/observers.ts";
 import { createPushServer, type PushServer, type PushServerOptions } from "../../src/server/index.ts";
 import { sendPush } from "../../src/server/send.ts";
@@ -16,7 +16,11 @@ import { captureLogger } from "../helpers/logger.ts";
 
 const SCOPE = "https://app.example/";
 const vapid = webpush.generateVAPIDKeys();
-const vapidDetails = { subject: "mailto:test@example.com", publicKey: vapid.publicKey, privateKey: vapid.privateKey };
+const vapidDetails = {
+  subject: "mailto:test@example.com",
+  publicKey: vapid.publicKey,
+  privateKey: vapid.privateKey,
+};
 
 let server: PushServer;
 const services: PushService[] = [];
@@ -112,7 +116,10 @@ describe("library ⇄ local push server", () => {
     await box.next(1);
     expect(box.texts()).toEqual(["unsigned"]);
 
-    const signed = await service.subscribe({ scope: "https://signed.example/", applicationServerKey: vapid.publicKey });
+    const signed = await service.subscribe({
+      scope: "https://signed.example/",
+      applicationServerKey: vapid.publicKey,
+    });
     const refused = await sendPush(signed.toJSON(), "x", {});
     expect(refused.statusCode, `${signed.endpoint} ${refused.body}`).toBe(401);
   });
