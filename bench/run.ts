@@ -1,0 +1,62 @@
+/**
+ * `npm run bench [name...]`: runs the named benchmarks (all by default), prints a table and writes
+ * bench/results.json. Add a benchmark by adding one entry to BENCHES.
+ */
+
+import { readFile, writeFile } from "node:fs/promises";
+import { cpus } from "node:os";
+import { benchDecrypt } from "./decrypt.ts";
+
+type Bench = () => Promise<Record<string, number>>;
+
+const BENCHES: Record<string, Bench> = {
+  decrypt: benchDecrypt,
+};
+
+const RESULTS_FILE = new URL("./results.json", import.meta.url);
+
+interface ResultsFile {
+  machine: { cpus: string; cpuCount: number; node: string; date: string };
+  results: Record<string, Record<string, number>>;
+}
+
+async function previousResults(): Promise<ResultsFile["results"]> {
+  try {
+    return (JSON.parse(await readFile(RESULTS_FILE, "utf8")) as ResultsFile).results ?? {};
+  } catch {
+    return {};
+  }
+}
+
+function printTable(name: string, results: Record<string, number>): void {
+  const width = Math.max(...Object.keys(results).map((key) => key.length));
+  console.log(`\n${name}`);
+  for (const [key, value] of Object.entries(results)) {
+    console.log(`  ${key.padEnd(width)}  ${value.toLocaleString("en-US").padStart(12)}`);
+  }
+}
+
+async function main(): Promise<void> {
+  const wanted = process.argv.slice(2);
+  const unknown = wanted.filter((name) => !(name in BENCHES));
+  if (unknown.length > 0)
+    throw new Error(`Unknown bench: ${unknown.join(", ")} (have ${Object.keys(BENCHES).join(", ")})`);
+  const names = wanted.length > 0 ? wanted : Object.keys(BENCHES);
+  // A partial run keeps the other benches' last results.
+  const results = wanted.length > 0 ? await previousResults() : {};
+  for (const name of names) {
+    results[name] = await BENCHES[name]!();
+    printTable(name, results[name]);
+  }
+  const machine = {
+    cpus: cpus()[0]?.model ?? "unknown",
+    cpuCount: cpus().length,
+    node: process.version,
+    date: new Date().toISOString(),
+  };
+  const file: ResultsFile = { machine, results };
+  await writeFile(RESULTS_FILE, `${JSON.stringify(file, null, 2)}\n`);
+  console.log(`\n${machine.cpus} ×${machine.cpuCount}, Node ${machine.node}: wrote bench/results.json`);
+}
+
+await main();

@@ -1,0 +1,122 @@
+/**
+ * The node:crypto backend: ECDH, HKDF (two HMACs) and AES-128-GCM, all synchronous, so a whole
+ * message costs one ECDH plus a few microseconds. Chosen through `#crypto-backend` on Node and
+ * Electron main; the browser bundle never reaches this file.
+ */
+
+import {
+  createDecipheriv,
+  createECDH,
+  createHmac,
+  type ECDH,
+  generateKeyPairSync,
+  randomBytes,
+} from "node:crypto";
+import type { CryptoBackend, DecryptJob, GeneratedKeyPair } from "./backend.ts";
+import { decode } from "./base64url.ts";
+import { badCrypto, badSenderKey, DecryptError } from "./decrypt-error.ts";
+import { KeyCache, privateKeyId } from "./key-cache.ts";
+import { recordNonce } from "./nonce.ts";
+
+const TAG_LENGTH = 16;
+const ONE = new Uint8Array([1]);
+
+const ecdhByKey = new KeyCache<ECDH>();
+
+function hmac(key: Uint8Array, data: Uint8Array): Buffer {
+  return createHmac("sha256", key).update(data).digest();
+}
+
+/** HKDF-Expand for one block (length <= 32): T(1) = HMAC(prk, info || 0x01). */
+function expand(prk: Uint8Array, info: Uint8Array[], length: number): Buffer {
+  const mac = createHmac("sha256", prk);
+  for (const part of info) mac.update(part);
+  return mac.update(ONE).digest().subarray(0, length);
+}
+
+/**
+ * Node allocates a decipher's output outside its Buffer pool today; should a version ever hand
+ * out a pooled slice, copy it rather than expose the pool's other bytes through `.buffer`.
+ */
+function owned(buffer: Buffer): Uint8Array {
+  const exclusive = buffer.byteOffset === 0 && buffer.buffer.byteLength === buffer.length;
+  return exclusive ? new Uint8Array(buffer.buffer, 0, buffer.length) : new Uint8Array(buffer);
+}
+
+function importPrivateKey(jwk: JsonWebKey): ECDH {
+  const id = privateKeyId(jwk);
+  if (id === null || jwk.kty !== "EC" || jwk.crv !== "P-256") {
+    throw badCrypto("Invalid subscription private key");
+  }
+  const cached = ecdhByKey.get(id);
+  if (cached) return cached;
+  try {
+    const d = decode(id);
+    if (d.length !== 32) throw new Error("P-256 private key must be 32 bytes");
+    const ecdh = createECDH("prime256v1");
+    ecdh.setPrivateKey(d);
+    ecdhByKey.set(id, ecdh);
+    return ecdh;
+  } catch (cause) {
+    throw badCrypto("Invalid subscription private key", cause);
+  }
+}
+
+function sharedSecret(ecdh: ECDH, senderPublicKey: Uint8Array): Buffer {
+  try {
+    return ecdh.computeSecret(senderPublicKey);
+  } catch (cause) {
+    throw badSenderKey(cause);
+  }
+}
+
+function decryptRecord(cek: Uint8Array, nonce: Uint8Array, record: Uint8Array): Uint8Array {
+  const end = record.length - TAG_LENGTH;
+  try {
+    const decipher = createDecipheriv("aes-128-gcm", cek, nonce);
+    decipher.setAuthTag(record.subarray(end));
+    const plaintext = decipher.update(record.subarray(0, end));
+    decipher.final();
+    return owned(plaintext);
+  } catch (cause) {
+    throw badCrypto("Bad encryption", cause);
+  }
+}
+
+function decryptRecords(job: DecryptJob): Uint8Array[] {
+  const ecdh = importPrivateKey(job.privateKey);
+  const shared = sharedSecret(ecdh, job.senderPublicKey);
+  const ikm = job.authSecret ? expand(hmac(job.authSecret, shared), job.authInfo, 32) : shared;
+  const prk = hmac(job.salt, ikm);
+  const cek = expand(prk, job.cekInfo, 16);
+  const baseNonce = expand(prk, job.nonceInfo, 12);
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < job.records.length; i++) {
+    const nonce = i === 0 ? baseNonce : recordNonce(baseNonce, i);
+    out.push(decryptRecord(cek, nonce, job.records[i]!));
+  }
+  return out;
+}
+
+function generateKeyPair(): Promise<GeneratedKeyPair> {
+  const { privateKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+  const jwk = privateKey.export({ format: "jwk" });
+  const publicKey = new Uint8Array(65);
+  publicKey[0] = 0x04;
+  publicKey.set(decode(jwk.x ?? ""), 1);
+  publicKey.set(decode(jwk.y ?? ""), 33);
+  return Promise.resolve({ publicKey, privateKey: jwk });
+}
+
+export const backend: CryptoBackend = {
+  name: "node",
+  generateKeyPair,
+  randomBytes: (length) => Promise.resolve(new Uint8Array(randomBytes(length))),
+  decryptRecords(job) {
+    try {
+      return decryptRecords(job);
+    } catch (error) {
+      throw error instanceof DecryptError ? error : badCrypto("Bad encryption", error);
+    }
+  },
+};
