@@ -658,16 +658,17 @@ export class PushService {
     }
   }
 
-  /** Returns the ack code, or null when nothing is to be sent. */
-  async #process(
-    message: WebPushNotification,
-    generation: number,
-    previous: Promise<void>,
-  ): Promise<AckCode | null> {
+  /**
+   * The steps both pipelines start with: wait until the app observes, then find a live record
+   * whose site was visited. Returns the record, an ack code (102), or null when stopped.
+   */
+  async #admit(
+    channelID: string,
+  ): Promise<{ db: PushDB; record: PushRecord; lastVisit: number } | AckCode | null> {
     await this.#whenObserved();
     const db = this.#db;
     if (!db) return null;
-    const record = await db.getByChannelID(message.channelID);
+    const record = await db.getByChannelID(channelID);
     if (!record || isExpired(record)) {
       this.#logger.debug("push: notification for an unknown or expired channel");
       return 102;
@@ -677,6 +678,18 @@ export class PushService {
       this.#logger.debug(`push: ignoring a message sent to unvisited ${record.scope}`);
       return 102;
     }
+    return { db, record, lastVisit };
+  }
+
+  /** Returns the ack code, or null when nothing is to be sent. */
+  async #process(
+    message: WebPushNotification,
+    generation: number,
+    previous: Promise<void>,
+  ): Promise<AckCode | null> {
+    const admitted = await this.#admit(message.channelID);
+    if (admitted === null || typeof admitted === "number") return admitted;
+    const { record, lastVisit } = admitted;
     if (record.recentMessageIDs.includes(message.messageId)) {
       this.#logger.debug("push: dropping a duplicate message");
       return 102;
@@ -711,13 +724,9 @@ export class PushService {
     generation: number,
     previous: Promise<void>,
   ): Promise<AckCode | null> {
-    await this.#whenObserved();
-    const db = this.#db;
-    if (!db) return null;
-    const record = await db.getByChannelID(channelID);
-    if (!record || isExpired(record)) return 102;
-    const lastVisit = await this.#lastVisit(record);
-    if (lastVisit === Number.NEGATIVE_INFINITY) return 102;
+    const admitted = await this.#admit(channelID);
+    if (admitted === null || typeof admitted === "number") return admitted;
+    const { db, record, lastVisit } = admitted;
     if (!isNewerVersion(record, version)) return 102;
     if (!(await this.#permitted(record.scope))) return 102;
     await previous;
