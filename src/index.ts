@@ -15,6 +15,7 @@ export { ConstraintError } from "./db/push-db.ts";
 export type { PushErrorName } from "./errors.ts";
 export { PushError } from "./errors.ts";
 export type { Logger } from "./log.ts";
+export { shortEndpoint } from "./log.ts";
 export type {
   DecryptErrorEvent,
   Observer,
