@@ -26,3 +26,8 @@ export function shortEndpoint(endpoint: string): string {
     return "<invalid endpoint>";
   }
 }
+
+/** The one-line text of anything thrown. */
+export function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

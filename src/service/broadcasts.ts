@@ -4,9 +4,9 @@
  */
 
 import type { PushDB } from "../db/push-db.ts";
-import type { Logger } from "../log.ts";
+import { describeError, type Logger } from "../log.ts";
 import { broadcastSubscribeFrame } from "../protocol/messages.ts";
-import { type Connection, describe } from "./connection.ts";
+import type { Connection } from "./connection.ts";
 
 export type BroadcastPhase = "hello" | "register" | "broadcast";
 export type BroadcastHandler = (
@@ -77,7 +77,7 @@ export class Broadcasts {
     try {
       await handler(version, id, { phase });
     } catch (error) {
-      this.#logger.error(`push: broadcast handler for ${id} failed: ${describe(error)}`);
+      this.#logger.error(`push: broadcast handler for ${id} failed: ${describeError(error)}`);
       return;
     }
     const stored = (await this.#db.getBroadcasts())[id];

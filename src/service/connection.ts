@@ -8,7 +8,7 @@
  * frames go up to the service through the ConnectionDelegate.
  */
 
-import type { Logger } from "../log.ts";
+import { describeError, type Logger } from "../log.ts";
 import {
   type BroadcastMessage,
   type HelloReply,
@@ -170,7 +170,7 @@ export class Connection {
         close: (code, reason) => this.#onClose(code, reason),
       });
     } catch (error) {
-      this.#options.logger.warn(`push: cannot open the WebSocket: ${describe(error)}`);
+      this.#options.logger.warn(`push: cannot open the WebSocket: ${describeError(error)}`);
       this.#reconnect();
       return;
     }
@@ -183,7 +183,7 @@ export class Connection {
     try {
       hello = await this.#delegate.hello();
     } catch (error) {
-      this.#options.logger.warn(`push: cannot read subscriptions for hello: ${describe(error)}`);
+      this.#options.logger.warn(`push: cannot read subscriptions for hello: ${describeError(error)}`);
       hello = { uaid: null, broadcasts: {} };
     }
     if (generation !== this.#generation || this.#state !== "WaitingForWebSocket") return;
@@ -320,7 +320,7 @@ export class Connection {
       await this.#delegate.handshake(reply);
     } catch (error) {
       if (generation !== this.#generation) return;
-      this.#options.logger.error(`push: handshake failed: ${describe(error)}`);
+      this.#options.logger.error(`push: handshake failed: ${describeError(error)}`);
       this.#reconnect();
       return;
     }
@@ -431,8 +431,4 @@ function deferredRequest(frame: string): PendingRequest {
   // The caller may never await a shared request; an unobserved rejection must not crash the host.
   promise.catch(() => {});
   return { frame, ctime: Date.now(), resolve, reject, promise };
-}
-
-export function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

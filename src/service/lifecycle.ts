@@ -1,11 +1,15 @@
 /**
- * Browser-shell lifecycle rules, as Firefox applies them to sites: the push quota (how many
- * pushes a site that is not visited may send), visible-notification counters that suspend the
- * quota, and the matching rules for clearing a site's data. Pure functions and small state:
- * PushService decides when to apply them.
+ * Browser-shell lifecycle rules, as Firefox applies them to sites: permissions, the push quota
+ * (how many pushes a site that is not visited may send) and the visible-notification exemption,
+ * expiry, and clearing a site's data. The quota math and matching rules are pure functions;
+ * SiteLifecycle applies them to the store on the embedder's calls.
  */
 
-import type { PushRecord } from "../db/push-db.ts";
+import type { PushDB, PushRecord } from "../db/push-db.ts";
+import { describeError, type Logger } from "../log.ts";
+import type { ObserverBus } from "../observers.ts";
+import type { UnregisterCode } from "../protocol/messages.ts";
+import type { PushSubscription } from "../subscription.ts";
 
 /** Firefox's dom.push.maxQuotaPerSubscription. */
 export const MAX_QUOTA = 16;
@@ -106,5 +110,171 @@ export class NotificationCounter {
 
   clear(): void {
     this.#shown.clear();
+  }
+}
+
+/** What the lifecycle rules need from the service around them. */
+export interface LifecycleContext {
+  /** The open store; null once the service stopped. */
+  store(): PushDB | null;
+  bus: ObserverBus;
+  logger: Logger;
+  /** Tell the server a channel is gone, in the background (failures are only logged). */
+  unregister(channelID: string, code: UnregisterCode): void;
+  toSubscription(record: PushRecord): PushSubscription;
+  hasPermission?: (scope: string) => boolean | Promise<boolean>;
+  quota?: QuotaOptions;
+  quotaUpdateDelay: number;
+}
+
+/**
+ * The rules Firefox applies to sites' subscriptions, driven by the embedder: permission changes,
+ * the per-site quota and its visible-notification exemption, expiry, and clearing site data.
+ */
+export class SiteLifecycle {
+  readonly #ctx: LifecycleContext;
+  readonly #notifications = new NotificationCounter();
+  /** Pending quota decrements; cancelled by stop(). */
+  readonly #quotaTimers = new Set<ReturnType<typeof setTimeout>>();
+
+  constructor(context: LifecycleContext) {
+    this.#ctx = context;
+  }
+
+  /** New records are quota-bound only when the embedder opted in to quotas. */
+  get initialQuota(): number {
+    return this.#ctx.quota ? MAX_QUOTA : Number.POSITIVE_INFINITY;
+  }
+
+  async permissionChanged(scope: string, state: PermissionState): Promise<void> {
+    if (state !== "granted" && state !== "denied" && state !== "prompt") {
+      throw new TypeError(`permission state must be "granted", "denied" or "prompt", got ${String(state)}`);
+    }
+    const records = (await this.#db().getAll()).filter((record) => record.scope.startsWith(scope));
+    for (const record of records) {
+      if (state === "granted") await this.#onPermissionGranted(record);
+      else await this.expire(record, 202);
+    }
+  }
+
+  async #onPermissionGranted(record: PushRecord): Promise<void> {
+    if (isExpired(record)) {
+      await this.drop(record);
+      return;
+    }
+    if (record.systemRecord) return;
+    await this.#db().update(record.channelID, (current) => ({ ...current, quota: MAX_QUOTA }));
+  }
+
+  /** Unregister with `code` and set quota 0: the record stays, but is never in hello nor delivered. */
+  async expire(record: PushRecord, code: UnregisterCode): Promise<void> {
+    if (isExpired(record)) return;
+    const updated = await this.#db().update(record.channelID, (current) =>
+      isExpired(current) ? null : { ...current, quota: 0 },
+    );
+    if (!updated) return;
+    this.#ctx.unregister(record.channelID, code);
+    this.#ctx.bus.notify("push-subscription-modified", { scope: record.scope });
+  }
+
+  notificationShown(scope: string): void {
+    this.#notifications.shown(scope);
+  }
+
+  notificationClosed(scope: string): void {
+    this.#notifications.closed(scope);
+  }
+
+  async dropExpired(): Promise<void> {
+    for (const record of (await this.#db().getAll()).filter(isExpired)) {
+      if (await this.quotaChanged(record)) await this.drop(record);
+    }
+  }
+
+  async clear(pattern: ClearPattern): Promise<void> {
+    const dropped = await this.#db().clearIf(clearMatcher(pattern));
+    for (const record of dropped) {
+      if (await this.permitted(record.scope)) this.#notifyChange(record);
+      if (!isExpired(record)) this.#ctx.unregister(record.channelID, 200);
+      this.#ctx.bus.notify("push-subscription-modified", { scope: record.scope });
+    }
+  }
+
+  /** Forget a record and tell the app it lost its subscription. */
+  async drop(record: PushRecord): Promise<void> {
+    if (await this.#db().delete(record.channelID)) this.#notifyChange(record);
+  }
+
+  async permitted(scope: string): Promise<boolean> {
+    const check = this.#ctx.hasPermission;
+    if (!check) return true;
+    try {
+      return (await check(scope)) === true;
+    } catch (error) {
+      this.#ctx.logger.warn(`push: hasPermission failed for ${scope}: ${describeError(error)}`);
+      return false;
+    }
+  }
+
+  /** ms epoch of the scope's last visit: now for unlimited (system) subscriptions. */
+  async lastVisit(record: PushRecord): Promise<number> {
+    const quota = this.#ctx.quota;
+    if (!quota || record.systemRecord) return Date.now();
+    try {
+      const visit = await quota.lastVisit(record.scope);
+      return typeof visit === "number" && !Number.isNaN(visit) ? visit : Number.NEGATIVE_INFINITY;
+    } catch (error) {
+      this.#ctx.logger.warn(`push: lastVisit failed for ${record.scope}: ${describeError(error)}`);
+      return Number.NEGATIVE_INFINITY;
+    }
+  }
+
+  /** Firefox's quotaChanged: permitted, and visited since the last push. */
+  async quotaChanged(record: PushRecord): Promise<boolean> {
+    return (await this.permitted(record.scope)) && (await this.lastVisit(record)) > record.lastPush;
+  }
+
+  /** A delivered push costs one unit of quota, quotaUpdateDelay later. */
+  scheduleQuotaCost(record: PushRecord): void {
+    if (record.systemRecord || !this.#ctx.quota) return;
+    const timer = setTimeout(() => {
+      this.#quotaTimers.delete(timer);
+      void this.#applyQuotaCost(record).catch((error) =>
+        this.#ctx.logger.warn(`push: quota update failed: ${describeError(error)}`),
+      );
+    }, this.#ctx.quotaUpdateDelay);
+    this.#quotaTimers.add(timer);
+  }
+
+  async #applyQuotaCost(record: PushRecord): Promise<void> {
+    const db = this.#ctx.store();
+    if (!db || this.#notifications.isShown(record.scope)) return;
+    const updated = await db.update(record.channelID, (current) =>
+      isExpired(current) ? null : { ...current, quota: Math.max(0, current.quota - 1) },
+    );
+    if (!updated) return;
+    if (isExpired(updated)) {
+      this.#ctx.logger.info(`push: quota exhausted for ${record.scope}; unregistering`);
+      this.#ctx.unregister(record.channelID, 201);
+    }
+    this.#ctx.bus.notify("push-subscription-modified", { scope: record.scope });
+  }
+
+  stop(): void {
+    for (const timer of this.#quotaTimers) clearTimeout(timer);
+    this.#quotaTimers.clear();
+  }
+
+  #notifyChange(record: PushRecord): void {
+    this.#ctx.bus.notify("push-subscription-change", {
+      scope: record.scope,
+      oldSubscription: this.#ctx.toSubscription(record),
+    });
+  }
+
+  #db(): PushDB {
+    const db = this.#ctx.store();
+    if (!db) throw new Error("PushService is not started: call start() first");
+    return db;
   }
 }

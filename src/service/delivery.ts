@@ -1,0 +1,290 @@
+/**
+ * The delivery pipeline: a notification frame becomes a call to the app's push-message observers
+ * and an ack. Per message: in-flight duplicate check → wait until the app observes → live,
+ * visited record (else 102) → dedupe against recentMessageIDs (102) → decrypt (101 and
+ * decrypt-error) → permission (102) → observers, in arrival order per channel → record the id →
+ * nack 301/302 for failed observers → ack 100. The id is written only after the app has the
+ * message and the ack only after the write: a crash anywhere means a re-send, never a loss.
+ */
+
+import { decode } from "../crypto/base64url.ts";
+import { DecryptError, decrypt } from "../crypto/decrypt.ts";
+import type { PushDB, PushRecord } from "../db/push-db.ts";
+import { describeError, type Logger } from "../log.ts";
+import type { DeliveryOutcome, ObserverBus } from "../observers.ts";
+import {
+  type AckCode,
+  ackFrame,
+  type LegacyNotification,
+  nackFrame,
+  type SimplePushUpdate,
+  type WebPushNotification,
+} from "../protocol/messages.ts";
+import { PushMessageData, type PushSubscription } from "../subscription.ts";
+import { applyReceivedPush, isExpired, type SiteLifecycle } from "./lifecycle.ts";
+
+/** What delivery needs from the service around it. */
+export interface DeliveryContext {
+  /** The open store; null once the service stopped (messages in flight are then left unacked). */
+  store(): PushDB | null;
+  bus: ObserverBus;
+  logger: Logger;
+  lifecycle: SiteLifecycle;
+  /** Send a frame on the socket of `generation`, if that socket is still the current one. */
+  send(generation: number, frame: string): void;
+  toSubscription(record: PushRecord): PushSubscription;
+  maxRecentMessageIDs: number;
+}
+
+export class Delivery {
+  readonly #ctx: DeliveryContext;
+  #observerWaiters: (() => void)[] = [];
+  /** channelID|messageId of messages being handled: a copy arriving meanwhile is a duplicate. */
+  readonly #inFlight = new Set<string>();
+  /** Per channel, the tail of the observer stage: deliveries to the app keep arrival order. */
+  readonly #deliveryTails = new Map<string, Promise<void>>();
+
+  constructor(context: DeliveryContext) {
+    this.#ctx = context;
+  }
+
+  /** A notification frame, read by the mode the hello reply set (as Firefox does). */
+  receive(message: WebPushNotification | LegacyNotification, generation: number, webPush: boolean): void {
+    if (webPush !== (message.updates === null)) {
+      this.#ctx.logger.warn(
+        `push: ignoring a notification that does not fit ${webPush ? "Web Push" : "SimplePush"} mode`,
+      );
+      return;
+    }
+    if (message.updates) {
+      for (const update of message.updates) {
+        void this.#handle(update.channelID, update.version, generation, (previous) =>
+          this.#processSimplePush(update, generation, previous),
+        );
+      }
+      return;
+    }
+    void this.#handle(message.channelID, message.messageId, generation, (previous) =>
+      this.#process(message, generation, previous),
+    );
+  }
+
+  /**
+   * The frame around both pipelines: a copy of a message still in flight is acked 102, the
+   * observer stage keeps arrival order per channel, and the ack goes out with the returned code.
+   */
+  async #handle(
+    channelID: string,
+    version: string | number,
+    generation: number,
+    process: (previous: Promise<void>) => Promise<AckCode | null>,
+  ): Promise<void> {
+    const flightKey = `${channelID.toLowerCase()}|${typeof version}:${version}`;
+    if (this.#inFlight.has(flightKey)) {
+      this.#ctx.logger.debug("push: dropping a duplicate of a message still being handled");
+      this.#ack(generation, channelID, version, 102);
+      return;
+    }
+    this.#inFlight.add(flightKey);
+    const turn = this.#takeDeliveryTurn(channelID);
+    try {
+      const code = await process(turn.previous);
+      if (code !== null) this.#ack(generation, channelID, version, code);
+    } catch (error) {
+      // Unacked on purpose: the server re-sends it, so an unexpected failure loses nothing.
+      if (this.#ctx.store()) this.#ctx.logger.error(`push: delivery failed: ${describeError(error)}`);
+    } finally {
+      turn.release();
+      this.#inFlight.delete(flightKey);
+    }
+  }
+
+  /**
+   * The steps both pipelines start with: wait until the app observes, then find a live record
+   * whose site was visited. Returns the record, an ack code (102), or null when stopped.
+   */
+  async #admit(
+    channelID: string,
+  ): Promise<{ db: PushDB; record: PushRecord; lastVisit: number } | AckCode | null> {
+    await this.#whenObserved();
+    const db = this.#ctx.store();
+    if (!db) return null;
+    const record = await db.getByChannelID(channelID);
+    if (!record || isExpired(record)) {
+      this.#ctx.logger.debug("push: notification for an unknown or expired channel");
+      return 102;
+    }
+    const lastVisit = await this.#ctx.lifecycle.lastVisit(record);
+    if (lastVisit === Number.NEGATIVE_INFINITY) {
+      this.#ctx.logger.debug(`push: ignoring a message sent to unvisited ${record.scope}`);
+      return 102;
+    }
+    return { db, record, lastVisit };
+  }
+
+  /** Returns the ack code, or null when nothing is to be sent. */
+  async #process(
+    message: WebPushNotification,
+    generation: number,
+    previous: Promise<void>,
+  ): Promise<AckCode | null> {
+    const admitted = await this.#admit(message.channelID);
+    if (admitted === null || typeof admitted === "number") return admitted;
+    const { record, lastVisit } = admitted;
+    if (record.recentMessageIDs.includes(message.messageId)) {
+      this.#ctx.logger.debug("push: dropping a duplicate message");
+      return 102;
+    }
+    const data = await this.#decryptPayload(record, message);
+    if (data instanceof Error) {
+      this.#ctx.bus.notify("decrypt-error", {
+        scope: record.scope,
+        messageId: message.messageId,
+        error: data,
+      });
+      this.#ctx.logger.warn(`push: failed to decrypt a message for ${record.scope}: ${data.message}`);
+      return 101;
+    }
+    if (!(await this.#ctx.lifecycle.permitted(record.scope))) {
+      this.#ctx.logger.debug(`push: no permission for ${record.scope}; not delivered`);
+      return 102;
+    }
+    await previous;
+    const outcome = await this.#ctx.bus.deliver("push-message", {
+      scope: record.scope,
+      subscription: this.#ctx.toSubscription(record),
+      messageId: message.messageId,
+      data,
+    });
+    if (!(await this.#recordDelivery(record.channelID, message.messageId, lastVisit))) return null;
+    this.#ctx.bus.notify("push-subscription-modified", { scope: record.scope });
+    this.#ctx.lifecycle.scheduleQuotaCost(record);
+    this.#nackFailures(outcome, generation, message.messageId);
+    return 100;
+  }
+
+  /** SimplePush: a data-less version bump, delivered only when newer than the stored version. */
+  async #processSimplePush(
+    { channelID, version }: SimplePushUpdate,
+    generation: number,
+    previous: Promise<void>,
+  ): Promise<AckCode | null> {
+    const admitted = await this.#admit(channelID);
+    if (admitted === null || typeof admitted === "number") return admitted;
+    const { db, record, lastVisit } = admitted;
+    if (!isNewerVersion(record, version)) return 102;
+    if (!(await this.#ctx.lifecycle.permitted(record.scope))) return 102;
+    await previous;
+    // An update queued behind a newer one for the same channel is stale by now.
+    const current = await db.getByChannelID(channelID);
+    if (!current || !isNewerVersion(current, version)) return 102;
+    const messageId = String(version);
+    const outcome = await this.#ctx.bus.deliver("push-message", {
+      scope: record.scope,
+      subscription: this.#ctx.toSubscription(record),
+      messageId,
+      data: null,
+      version,
+    });
+    const now = Date.now();
+    const updated = await db.update(channelID, (current) =>
+      isNewerVersion(current, version) ? { ...applyReceivedPush(current, lastVisit, now), version } : null,
+    );
+    if (updated === undefined || this.#ctx.store() === null) return null;
+    this.#ctx.bus.notify("push-subscription-modified", { scope: record.scope });
+    if (updated) this.#ctx.lifecycle.scheduleQuotaCost(record);
+    this.#nackFailures(outcome, generation, messageId);
+    return 100;
+  }
+
+  async #decryptPayload(
+    record: PushRecord,
+    message: WebPushNotification,
+  ): Promise<PushMessageData | null | Error> {
+    if (message.data === null) return null;
+    if (!hasKeys(record)) return new DecryptError("BAD_CRYPTO", "The subscription has no keys");
+    try {
+      const plaintext = await decrypt(
+        {
+          publicKey: record.p256dhPublicKey!,
+          privateKey: record.p256dhPrivateKey!,
+          authSecret: record.authenticationSecret!,
+        },
+        { data: decode(message.data), headers: message.headers },
+      );
+      // Firefox treats an empty aesgcm plaintext as "no data"; aes128gcm keeps an empty payload.
+      if (plaintext.byteLength === 0 && message.headers?.encoding !== "aes128gcm") return null;
+      return new PushMessageData(plaintext);
+    } catch (error) {
+      if (error instanceof DecryptError) return error;
+      return new DecryptError("BAD_DATA", `Bad payload: ${describeError(error)}`);
+    }
+  }
+
+  /** Record the id only after the app has it: a crash before this line means a re-send, never a loss. */
+  async #recordDelivery(channelID: string, messageId: string, lastVisit: number): Promise<boolean> {
+    const db = this.#ctx.store();
+    if (!db) return false;
+    const max = this.#ctx.maxRecentMessageIDs;
+    const now = Date.now();
+    const updated = await db.update(channelID, (record) => ({
+      ...applyReceivedPush(record, lastVisit, now),
+      recentMessageIDs:
+        max > 0 ? [messageId, ...record.recentMessageIDs.filter((id) => id !== messageId)].slice(0, max) : [],
+    }));
+    // A record unsubscribed while the app handled the message: still acked (the app got it).
+    return updated !== null && this.#ctx.store() !== null;
+  }
+
+  #takeDeliveryTurn(channelID: string): { previous: Promise<void>; release(): void } {
+    const previous = this.#deliveryTails.get(channelID) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    this.#deliveryTails.set(channelID, mine);
+    return {
+      previous,
+      release: () => {
+        release();
+        if (this.#deliveryTails.get(channelID) === mine) this.#deliveryTails.delete(channelID);
+      },
+    };
+  }
+
+  /** Messages wait, unacked, until the app observes push-message: an app that observes late loses nothing. */
+  #whenObserved(): Promise<void> {
+    if (this.#ctx.bus.count("push-message") > 0) return Promise.resolve();
+    return new Promise((resolve) => this.#observerWaiters.push(resolve));
+  }
+
+  /** Call when a push-message observer is added: held messages go on. */
+  observerAdded(): void {
+    const waiters = this.#observerWaiters;
+    this.#observerWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  #ack(generation: number, channelID: string, version: string | number, code: AckCode): void {
+    this.#ctx.send(generation, ackFrame(channelID, version, code));
+  }
+
+  #nackFailures(outcome: DeliveryOutcome, generation: number, messageId: string): void {
+    if (outcome.threw.length > 0) this.#nack(generation, messageId, 301);
+    else if (outcome.rejected.length > 0) this.#nack(generation, messageId, 302);
+  }
+
+  #nack(generation: number, messageId: string, code: 301 | 302): void {
+    this.#ctx.send(generation, nackFrame(messageId, code));
+  }
+}
+
+function isNewerVersion(record: PushRecord, version: number): boolean {
+  return record.version === null || record.version < version;
+}
+
+function hasKeys(record: PushRecord): boolean {
+  return Boolean(
+    record.p256dhPublicKey && record.p256dhPrivateKey && record.authenticationSecret?.byteLength === 16,
+  );
+}

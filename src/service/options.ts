@@ -1,0 +1,123 @@
+/**
+ * PushService's options: their types, defaults and validation. A bad option fails at
+ * construction with one TypeError sentence that names it.
+ */
+
+import type { PushDB } from "../db/push-db.ts";
+import type { Logger } from "../log.ts";
+import { isLoopbackHost, type WebSocketConstructor } from "../transport/websocket.ts";
+import type { QuotaOptions } from "./lifecycle.ts";
+
+export interface PushServiceOptions {
+  /** The autopush server. Default "wss://push.services.mozilla.com/". */
+  serverURL?: string;
+  /** IndexedDB factory; default globalThis.indexedDB. */
+  indexedDB?: IDBFactory;
+  /** IndexedDB database name; default "pushapi". */
+  databaseName?: string;
+  /** Any PushDB implementation; wins over indexedDB. */
+  db?: PushDB;
+  /** WebSocket constructor; default the native one, else `ws`. */
+  WebSocket?: WebSocketConstructor;
+  /** ms to wait for a register/unregister reply or a pong. Default 10 000. */
+  requestTimeout?: number;
+  /** ms; reconnect backoff is retryBaseInterval × 2^n, capped at pingInterval. Default 5 000. */
+  retryBaseInterval?: number;
+  /** ms of inbound silence before sending a `{}` ping. Default 1 800 000. */
+  pingInterval?: number;
+  /** Per-subscription window of message ids kept to drop duplicates; 0 disables. Default 100. */
+  maxRecentMessageIDs?: number;
+  /** Allow ws:// to a non-loopback host. Default false. */
+  allowInsecureServerURL?: boolean;
+  logger?: Logger;
+  /**
+   * Whether the app behind a scope may receive pushes (a browser shell's notification
+   * permission). Default: always true. A push for a scope without permission is acked 102.
+   */
+  hasPermission?: (scope: string) => boolean | Promise<boolean>;
+  /**
+   * Opt-in: Firefox's push quota for sites. Without it every subscription is unlimited, like
+   * Firefox's system subscriptions.
+   */
+  quota?: QuotaOptions;
+  /** ms between a push and its quota cost being applied. Default 3 000. */
+  quotaUpdateDelay?: number;
+}
+
+const DEFAULTS = {
+  serverURL: "wss://push.services.mozilla.com/",
+  requestTimeout: 10_000,
+  retryBaseInterval: 5_000,
+  pingInterval: 1_800_000,
+  maxRecentMessageIDs: 100,
+  quotaUpdateDelay: 3_000,
+};
+
+const consoleLogger: Logger = {
+  debug() {},
+  info() {},
+  warn: (message, ...details) => console.warn(message, ...details),
+  error: (message, ...details) => console.error(message, ...details),
+};
+
+export type ResolvedOptions = Required<
+  Pick<
+    PushServiceOptions,
+    | "serverURL"
+    | "requestTimeout"
+    | "retryBaseInterval"
+    | "pingInterval"
+    | "maxRecentMessageIDs"
+    | "quotaUpdateDelay"
+    | "logger"
+  >
+>;
+
+export function resolveOptions(options: PushServiceOptions): ResolvedOptions {
+  const serverURL = options.serverURL ?? DEFAULTS.serverURL;
+  checkServerURL(serverURL, options.allowInsecureServerURL === true);
+  return {
+    serverURL,
+    requestTimeout: positive("requestTimeout", options.requestTimeout ?? DEFAULTS.requestTimeout),
+    retryBaseInterval: positive("retryBaseInterval", options.retryBaseInterval ?? DEFAULTS.retryBaseInterval),
+    pingInterval: positive("pingInterval", options.pingInterval ?? DEFAULTS.pingInterval),
+    maxRecentMessageIDs: nonNegativeInteger(
+      "maxRecentMessageIDs",
+      options.maxRecentMessageIDs ?? DEFAULTS.maxRecentMessageIDs,
+    ),
+    quotaUpdateDelay: nonNegativeInteger(
+      "quotaUpdateDelay",
+      options.quotaUpdateDelay ?? DEFAULTS.quotaUpdateDelay,
+    ),
+    logger: options.logger ?? consoleLogger,
+  };
+}
+
+function checkServerURL(serverURL: string, allowInsecure: boolean): void {
+  let url: URL;
+  try {
+    url = new URL(serverURL);
+  } catch {
+    throw new TypeError(`serverURL is not a valid URL: ${JSON.stringify(serverURL)}`);
+  }
+  if (url.protocol === "wss:") return;
+  if (url.protocol !== "ws:") throw new TypeError(`serverURL must be a wss:// URL, not ${url.protocol}//`);
+  if (!allowInsecure && !isLoopbackHost(url.hostname)) {
+    throw new TypeError(
+      `serverURL ${url.host} uses ws:// to a non-loopback host; use wss:// or set allowInsecureServerURL`,
+    );
+  }
+}
+
+function positive(name: string, value: number): number {
+  if (typeof value !== "number" || !(value > 0) || !Number.isFinite(value)) {
+    throw new TypeError(`${name} must be a positive number of milliseconds, got ${String(value)}`);
+  }
+  return value;
+}
+
+function nonNegativeInteger(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 0)
+    throw new TypeError(`${name} must be a whole number ≥ 0, got ${String(value)}`);
+  return value;
+}
