@@ -107,6 +107,15 @@ function normalizeType(type: string): string {
 }
 
 export function parseServerFrame(text: string): ParseResult {
+  try {
+    return parseFrame(text);
+  } catch {
+    // Last line of defence: a field check that throws must not reach the socket's listener.
+    return ignored(true, "frame could not be validated");
+  }
+}
+
+function parseFrame(text: string): ParseResult {
   if (text.length > MAX_FRAME_CHARS) return ignored(false, `frame of ${text.length} characters is too large`);
   if (text === "{}") return message({ type: "pong" });
   let json: unknown;
@@ -251,7 +260,11 @@ function parseBroadcastMap(value: unknown): { versions: Map<string, string>; err
   if (!isObject(value)) return { versions, errors };
   for (const [id, version] of Object.entries(value)) {
     if (id === "errors" && isObject(version)) {
-      for (const [errId, reason] of Object.entries(version)) errors.set(errId, String(reason));
+      // autopush sends string reasons; anything else (an object whose toString is not callable
+      // would make String() throw) is dropped rather than coerced.
+      for (const [errId, reason] of Object.entries(version)) {
+        if (typeof reason === "string") errors.set(errId, reason);
+      }
     } else if (typeof version === "string") {
       versions.set(id, version);
     }

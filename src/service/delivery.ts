@@ -39,8 +39,12 @@ export interface DeliveryContext {
 export class Delivery {
   readonly #ctx: DeliveryContext;
   #observerWaiters: (() => void)[] = [];
-  /** channelID|messageId of messages being handled: a copy arriving meanwhile is a duplicate. */
-  readonly #inFlight = new Set<string>();
+  /**
+   * channelID|messageId of messages being handled, with the generations of every socket a copy
+   * came in on: a copy arriving meanwhile waits for the first one's outcome, so the server never
+   * hears "done" (any ack code drops the message) before the app has finished with it.
+   */
+  readonly #inFlight = new Map<string, Set<number>>();
   /** Per channel, the tail of the observer stage: deliveries to the app keep arrival order. */
   readonly #deliveryTails = new Map<string, Promise<void>>();
 
@@ -70,7 +74,7 @@ export class Delivery {
   }
 
   /**
-   * The frame around both pipelines: a copy of a message still in flight is acked 102, the
+   * The frame around both pipelines: a copy of a message still in flight shares its ack, the
    * observer stage keeps arrival order per channel, and the ack goes out with the returned code.
    */
   async #handle(
@@ -80,16 +84,19 @@ export class Delivery {
     process: (previous: Promise<void>) => Promise<AckCode | null>,
   ): Promise<void> {
     const flightKey = `${channelID.toLowerCase()}|${typeof version}:${version}`;
-    if (this.#inFlight.has(flightKey)) {
-      this.#ctx.logger.debug("push: dropping a duplicate of a message still being handled");
-      this.#ack(generation, channelID, version, 102);
+    const copies = this.#inFlight.get(flightKey);
+    if (copies) {
+      this.#ctx.logger.debug("push: holding the ack of a copy of a message still being handled");
+      copies.add(generation);
       return;
     }
-    this.#inFlight.add(flightKey);
+    const generations = new Set([generation]);
+    this.#inFlight.set(flightKey, generations);
     const turn = this.#takeDeliveryTurn(channelID);
     try {
       const code = await process(turn.previous);
-      if (code !== null) this.#ack(generation, channelID, version, code);
+      // Every socket a copy came in on hears the outcome; sends on dead sockets are dropped.
+      if (code !== null) for (const g of generations) this.#ack(g, channelID, version, code);
     } catch (error) {
       // Unacked on purpose: the server re-sends it, so an unexpected failure loses nothing.
       if (this.#ctx.store()) this.#ctx.logger.error(`push: delivery failed: ${describeError(error)}`);
