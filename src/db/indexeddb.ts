@@ -110,18 +110,12 @@ class IndexedDBPushDB implements PushDB {
     return this.db.getAll(RECORDS);
   }
 
-  getAllUnexpired(): Promise<PushRecord[]> {
-    // Walk the quota index from the top and stop at the first expired record. A cursor instead
-    // of an IDBKeyRange keeps this working with an injected factory whose IDBKeyRange is not global.
-    return this.run([RECORDS], "readonly", async (tx) => {
-      const out: PushRecord[] = [];
-      let cursor = await tx.objectStore(RECORDS).index("quota").openCursor(null, "prev");
-      while (cursor && cursor.key > 0) {
-        out.push(cursor.value);
-        cursor = await cursor.continue();
-      }
-      return out;
-    });
+  async getAllUnexpired(): Promise<PushRecord[]> {
+    // One getAll and a filter, not a cursor over the quota index: expired records are few, and
+    // a cursor step over equal index keys is linear in fake-indexeddb, which made a start with
+    // 10,000 subscriptions take a minute there. (IDBKeyRange is not global with an injected
+    // factory either.)
+    return (await this.db.getAll(RECORDS)).filter((record) => record.quota > 0);
   }
 
   async put(record: PushRecord): Promise<void> {

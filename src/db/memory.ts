@@ -24,8 +24,28 @@ export function createMemoryStorage(): MemoryStorage {
   return { records: new Map(), scopes: new Map(), uaid: null, broadcasts: new Map() };
 }
 
-/** Records go in and out as copies, as they would through a real store. */
-const copy = (record: PushRecord): PushRecord => structuredClone(record);
+/**
+ * Records go in and out as copies, as they would through a real store. Field by field rather
+ * than structuredClone: this runs on every push, and structuredClone of a record with its
+ * recent message ids took a fifth of the per-message time in the end-to-end benchmark.
+ */
+function copy(record: PushRecord): PushRecord {
+  return {
+    ...record,
+    p256dhPublicKey: record.p256dhPublicKey?.slice() ?? null,
+    p256dhPrivateKey: record.p256dhPrivateKey ? copyJwk(record.p256dhPrivateKey) : null,
+    authenticationSecret: record.authenticationSecret?.slice() ?? null,
+    appServerKey: record.appServerKey?.slice() ?? null,
+    recentMessageIDs: [...record.recentMessageIDs],
+  };
+}
+
+function copyJwk(jwk: JsonWebKey): JsonWebKey {
+  const out: JsonWebKey = { ...jwk };
+  if (jwk.key_ops) out.key_ops = [...jwk.key_ops];
+  if (jwk.oth) out.oth = jwk.oth.map((prime) => ({ ...prime }));
+  return out;
+}
 
 function checkRecord(record: PushRecord): void {
   if (!isValidRecord(record)) throw new TypeError("Scope, channelID and quota are required!");
@@ -73,8 +93,9 @@ class MemoryPushDB implements PushDB {
     if (next === null) return null;
     checkRecord(next);
     if (next.channelID !== channelID) this.#remove(channelID);
-    this.#write(copy(next));
-    return copy(next);
+    const stored = copy(next);
+    this.#write(stored);
+    return copy(stored);
   }
 
   async delete(channelID: string): Promise<PushRecord | undefined> {

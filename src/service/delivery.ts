@@ -36,6 +36,12 @@ export interface DeliveryContext {
   maxRecentMessageIDs: number;
 }
 
+/** A message's place in its channel's observer stage: wait for `previous`, then `release()` (idempotent). */
+interface DeliveryTurn {
+  previous: Promise<void>;
+  release(): void;
+}
+
 export class Delivery {
   readonly #ctx: DeliveryContext;
   #observerWaiters: (() => void)[] = [];
@@ -62,14 +68,14 @@ export class Delivery {
     }
     if (message.updates) {
       for (const update of message.updates) {
-        void this.#handle(update.channelID, update.version, generation, (previous) =>
-          this.#processSimplePush(update, generation, previous),
+        void this.#handle(update.channelID, update.version, generation, (turn) =>
+          this.#processSimplePush(update, generation, turn.previous),
         );
       }
       return;
     }
-    void this.#handle(message.channelID, message.messageId, generation, (previous) =>
-      this.#process(message, generation, previous),
+    void this.#handle(message.channelID, message.messageId, generation, (turn) =>
+      this.#process(message, generation, turn),
     );
   }
 
@@ -81,7 +87,7 @@ export class Delivery {
     channelID: string,
     version: string | number,
     generation: number,
-    process: (previous: Promise<void>) => Promise<AckCode | null>,
+    process: (turn: DeliveryTurn) => Promise<AckCode | null>,
   ): Promise<void> {
     const flightKey = `${channelID.toLowerCase()}|${typeof version}:${version}`;
     const copies = this.#inFlight.get(flightKey);
@@ -94,7 +100,7 @@ export class Delivery {
     this.#inFlight.set(flightKey, generations);
     const turn = this.#takeDeliveryTurn(channelID);
     try {
-      const code = await process(turn.previous);
+      const code = await process(turn);
       // Every socket a copy came in on hears the outcome; sends on dead sockets are dropped.
       if (code !== null) for (const g of generations) this.#ack(g, channelID, version, code);
     } catch (error) {
@@ -133,7 +139,7 @@ export class Delivery {
   async #process(
     message: WebPushNotification,
     generation: number,
-    previous: Promise<void>,
+    turn: DeliveryTurn,
   ): Promise<AckCode | null> {
     const admitted = await this.#admit(message.channelID);
     if (admitted === null || typeof admitted === "number") return admitted;
@@ -156,13 +162,17 @@ export class Delivery {
       this.#ctx.logger.debug(`push: no permission for ${record.scope}; not delivered`);
       return 102;
     }
-    await previous;
+    await turn.previous;
     const outcome = await this.#ctx.bus.deliver("push-message", {
       scope: record.scope,
       subscription: this.#ctx.toSubscription(record),
       messageId: message.messageId,
       data,
     });
+    // The next message of the channel may go to the app while this one's write is on its way:
+    // writes of messages in flight then share a store batch (one fsync for the durable store).
+    // The ack still waits for this write.
+    turn.release();
     if (!(await this.#recordDelivery(record.channelID, message.messageId, lastVisit))) return null;
     this.#ctx.bus.notify("push-subscription-modified", { scope: record.scope });
     this.#ctx.lifecycle.scheduleQuotaCost(record);
@@ -243,7 +253,7 @@ export class Delivery {
     return updated !== null && this.#ctx.store() !== null;
   }
 
-  #takeDeliveryTurn(channelID: string): { previous: Promise<void>; release(): void } {
+  #takeDeliveryTurn(channelID: string): DeliveryTurn {
     const previous = this.#deliveryTails.get(channelID) ?? Promise.resolve();
     let release!: () => void;
     const mine = new Promise<void>((resolve) => {

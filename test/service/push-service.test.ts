@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import webpush from "web-push";
+import { openMemoryPushDB } from "../../src/db/memory.ts";
 import { openLevelPushDB } from "../../src/node.ts";
 import type { PushEventMap } from "../../src/observers.ts";
 import type { PushService } from "../../src/service/push-service.ts";
@@ -356,6 +357,42 @@ describe("delivery", () => {
       { channelID: "4d1bd1a5-9a6b-4c8e-8f4e-1c2d3e4f5a6b", version: "m", code: 102 },
     ]);
     expect(messages).toEqual([]);
+  });
+
+  it("lets the next message reach the app while the previous write is on its way, and acks each only after its write", async () => {
+    // A store whose record updates wait until released: the write of m1 is "on the disk".
+    const db = openMemoryPushDB();
+    const held: (() => void)[] = [];
+    let holdWrites = false;
+    const update = db.update.bind(db);
+    db.update = async (channelID, fn) => {
+      if (holdWrites) await new Promise<void>((resolve) => held.push(resolve));
+      return update(channelID, fn);
+    };
+    const { service, connection } = await connected({ db });
+    const { register } = await subscribe(service, connection);
+    const messages: string[] = [];
+    service.observe("push-message", (event) => void messages.push(event.messageId));
+    holdWrites = true;
+    connection.send(notification(register.channelID, "m1"));
+    connection.send(notification(register.channelID, "m2"));
+    // Both reach the app, in order, although m1's write has not returned.
+    await expect.poll(() => messages).toEqual(["m1", "m2"]);
+    await expect.poll(() => held.length).toBe(2);
+    // No ack yet: the probe's ack (unknown channel, 102) is the first one out.
+    const probe = "0c9a2f4b-8e6d-4c1a-a3b2-f1e0d9c8b7a6";
+    connection.send(notification(probe, "probe"));
+    expect((await connection.nextOfType("ack")).updates).toEqual([
+      { channelID: probe, version: "probe", code: 102 },
+    ]);
+    held.shift()!();
+    expect((await connection.nextOfType("ack")).updates).toEqual([
+      { channelID: register.channelID, version: "m1", code: 100 },
+    ]);
+    held.shift()!();
+    expect((await connection.nextOfType("ack")).updates).toEqual([
+      { channelID: register.channelID, version: "m2", code: 100 },
+    ]);
   });
 
   it("drops duplicates (ack 102); a copy arriving while the first is handled waits for its ack", async () => {
