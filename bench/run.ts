@@ -1,24 +1,26 @@
 /**
  * `npm run bench [name...]`: runs the named benchmarks (all by default), prints a table and writes
- * bench/results.json. Add a benchmark by adding one entry to BENCHES.
+ * bench/results.json and BENCHMARKS.md. Add a benchmark by adding one entry to BENCHES.
  */
 
 import { readFile, writeFile } from "node:fs/promises";
 import { cpus } from "node:os";
 import { benchDecrypt } from "./decrypt.ts";
+import { benchE2E } from "./e2e.ts";
+import { type ResultsFile, writeReport } from "./report.ts";
+import { benchScale } from "./scale.ts";
+import { benchStartup } from "./startup.ts";
 
 type Bench = () => Promise<Record<string, number>>;
 
 const BENCHES: Record<string, Bench> = {
   decrypt: benchDecrypt,
+  e2e: benchE2E,
+  scale: benchScale,
+  startup: benchStartup,
 };
 
 const RESULTS_FILE = new URL("./results.json", import.meta.url);
-
-interface ResultsFile {
-  machine: { cpus: string; cpuCount: number; node: string; date: string };
-  results: Record<string, Record<string, number>>;
-}
 
 async function previousResults(): Promise<ResultsFile["results"]> {
   try {
@@ -56,7 +58,10 @@ async function main(): Promise<void> {
   };
   const file: ResultsFile = { machine, results };
   await writeFile(RESULTS_FILE, `${JSON.stringify(file, null, 2)}\n`);
-  console.log(`\n${machine.cpus} ×${machine.cpuCount}, Node ${machine.node}: wrote bench/results.json`);
+  await writeReport(file);
+  console.log(
+    `\n${machine.cpus} ×${machine.cpuCount}, Node ${machine.node}: wrote bench/results.json and BENCHMARKS.md`,
+  );
 }
 
 await main();
