@@ -11,30 +11,10 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { ReliabilityFile, ReliabilityRow } from "../test/faults/support/report.ts";
 
-interface Row {
-  id: string;
-  category: "fault" | "hostile";
-  title: string;
-  runs: number;
-  sent: number;
-  delivered: number;
-  duplicated: number;
-  lost: number;
-  crashes: number;
-  notes?: string;
-}
-
-interface SuiteFile {
-  suite: string;
-  mode: "SLOW" | "default";
-  finishedAt: string;
-  node: string;
-  platform: string;
-  cpu: string;
-  cores: number;
-  rows: Row[];
-}
+type Row = ReliabilityRow;
+type SuiteFile = ReliabilityFile;
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 const DIR = join(ROOT, ".tmp", "reliability");
