@@ -12,13 +12,14 @@ import { UsageError } from "./args.ts";
 import type { CliContext, Command } from "./command.ts";
 import { keysCommand } from "./keys.ts";
 import { listenCommand } from "./listen.ts";
+import { loadtestCommand } from "./loadtest.ts";
 import { sendCommand } from "./send.ts";
 import { serveCommand } from "./serve.ts";
 
 export type { CliContext, Command } from "./command.ts";
 
 /** Every subcommand; add one here and it is dispatched and listed in --help. */
-export const commands: Command[] = [serveCommand, listenCommand, sendCommand, keysCommand];
+export const commands: Command[] = [serveCommand, listenCommand, sendCommand, keysCommand, loadtestCommand];
 
 /** After a signal, how long a command has to stop cleanly before the process exits anyway. */
 const SHUTDOWN_DEADLINE = 10_000;

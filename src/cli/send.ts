@@ -8,7 +8,7 @@
 
 import { createECDH } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { InvalidPushRequestError, type SendPushResult, sendPush } from "../server/send.ts";
+import { InvalidPushRequestError, type SendPushResult, sendPush, type VapidDetails } from "../server/send.ts";
 import { choiceOption, integerOption, stringOption, UsageError } from "./args.ts";
 import { type CliContext, defineCommand } from "./command.ts";
 
@@ -18,12 +18,6 @@ export type Urgency = "very-low" | "low" | "normal" | "high";
 export interface SubscriptionJSON {
   endpoint: string;
   keys: { p256dh: string; auth: string };
-}
-
-export interface VapidDetails {
-  subject: string;
-  publicKey: string;
-  privateKey: string;
 }
 
 export interface SendOptions {

@@ -188,5 +188,5 @@ function urlHost(host: string): string {
   return host.includes(":") ? `[${host}]` : host;
 }
 
-export type { PushTarget, SendPushOptions, SendPushResult } from "./send.ts";
+export type { PushTarget, SendPushOptions, SendPushResult, VapidDetails } from "./send.ts";
 export { InvalidPushRequestError, sendPush } from "./send.ts";

@@ -12,13 +12,20 @@ export interface PushTarget {
   keys?: { p256dh: string; auth: string };
 }
 
+/** RFC 8292 signing details: `subject` is a mailto: or https: URL, the keys base64url. */
+export interface VapidDetails {
+  subject: string;
+  publicKey: string;
+  privateKey: string;
+}
+
 export interface SendPushOptions {
   /** Seconds the push service may keep the message. Default 86 400 (a day). */
   TTL?: number;
   topic?: string;
   urgency?: "very-low" | "low" | "normal" | "high";
   contentEncoding?: "aes128gcm" | "aesgcm";
-  vapidDetails?: { subject: string; publicKey: string; privateKey: string };
+  vapidDetails?: VapidDetails;
 }
 
 export interface SendPushResult {

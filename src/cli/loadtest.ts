@@ -1,0 +1,236 @@
+/**
+ * `push-agent loadtest`: load-test an autopush server with many simulated user agents while
+ * playing the application server that pushes to them (push-agent's runLoadTest). Progress goes
+ * to stderr about once a second (overwritten in place on a terminal); the report goes to stdout,
+ * as text or with --json. Ctrl+C ends the run early and still prints the report.
+ *
+ * Exit codes: 0 when the run worked (some failures are part of a load test and are in the
+ * report), 1 when no agent connected or registered, or pushes were sent for and none arrived.
+ */
+
+import { formatProgress, formatReport, type LoadTestReport, runLoadTest } from "../loadtest/index.ts";
+import type { Logger } from "../log.ts";
+import { isLoopbackHost } from "../transport/websocket.ts";
+import {
+  booleanOption,
+  integerOption,
+  type ParsedValues,
+  stringOption,
+  UsageError,
+  urlOption,
+} from "./args.ts";
+import { type CliContext, defineCommand, type Output } from "./command.ts";
+
+/** Off a terminal, one progress line per this many snapshots (about every 5 s). */
+const LINE_EVERY = 5;
+
+interface LoadTestArgs {
+  serverURL: string;
+  allowInsecure: boolean;
+  agents: number;
+  subscriptions: number;
+  durationMs: number;
+  /** Pushes per subscription per second; 0 sends none. */
+  rate: number;
+  payloadBytes: number;
+  ttl: number;
+  vapid: boolean;
+  connectConcurrency: number;
+  rampUpMs: number;
+  sendConcurrency: number;
+  json: boolean;
+  verbose: boolean;
+}
+
+export const loadtestCommand = defineCommand(
+  {
+    name: "loadtest",
+    summary: "Load-test a push server: many simulated user agents, pushes to each, latency report.",
+    options: {
+      server: { type: "string", value: "URL", description: "push server WebSocket URL (required)" },
+      agents: {
+        type: "string",
+        value: "N",
+        description: "simulated user agents, one socket each (default 10)",
+      },
+      subscriptions: { type: "string", value: "M", description: "subscriptions per agent (default 1)" },
+      duration: {
+        type: "string",
+        value: "S",
+        description: "seconds the run lasts, connecting included (default 10)",
+      },
+      rate: {
+        type: "string",
+        value: "R",
+        description: "pushes per subscription per second, 0 = none (default 1)",
+      },
+      "payload-bytes": { type: "string", value: "N", description: "bytes per push, 16-3993 (default 100)" },
+      ttl: { type: "string", value: "SECONDS", description: "TTL of each push (default 60)" },
+      vapid: { type: "boolean", description: "subscribe with a VAPID key made for the run; sign every push" },
+      "connect-concurrency": {
+        type: "string",
+        value: "N",
+        description: "agents connecting at the same time, at most (default 100)",
+      },
+      "ramp-up": {
+        type: "string",
+        value: "S",
+        description: "spread agent starts over S seconds (default 0)",
+      },
+      "send-concurrency": {
+        type: "string",
+        value: "N",
+        description: "push POSTs in flight, at most (default 64)",
+      },
+      "allow-insecure": { type: "boolean", description: "allow ws:// to a non-loopback host" },
+      json: { type: "boolean", description: "print the report as JSON" },
+      verbose: { type: "boolean", short: "v", description: "print the agents' log lines on stderr" },
+    },
+    details: [
+      "The tool is also the application server: it encrypts (aes128gcm) and POSTs pushes to every",
+      "subscription at --rate, and measures the time from POST to the agent's push-message observer.",
+      "Progress goes to stderr, the report to stdout. Ctrl+C stops early and still prints the report.",
+      "Exits 1 when no agent connected or registered, or when none of the pushes arrived.",
+      "Only load-test servers you operate.",
+      "",
+      "Example:",
+      "  push-agent serve --port 8080 &",
+      "  push-agent loadtest --server ws://127.0.0.1:8080/ --agents 1000 --subscriptions 2 --duration 30",
+    ].join("\n"),
+  },
+  async ({ values }, ctx) => loadtest(readArgs(values), ctx),
+);
+
+function readArgs(values: ParsedValues): LoadTestArgs {
+  const serverURL = urlOption(values, "server", ["ws:", "wss:"]);
+  if (serverURL === undefined) throw new UsageError("--server URL is required");
+  const allowInsecure = booleanOption(values, "allow-insecure");
+  const url = new URL(serverURL);
+  if (url.protocol === "ws:" && !allowInsecure && !isLoopbackHost(url.hostname)) {
+    throw new UsageError(
+      `--server ${url.host} uses ws:// to a non-loopback host; use wss:// or --allow-insecure`,
+    );
+  }
+  return {
+    serverURL,
+    allowInsecure,
+    agents: integerOption(values, "agents", { min: 1, max: 1_000_000 }) ?? 10,
+    subscriptions: integerOption(values, "subscriptions", { min: 1, max: 10_000 }) ?? 1,
+    durationMs: secondsOption(values, "duration", false) ?? 10_000,
+    rate: decimalOption(values, "rate", { min: 0, max: 1_000 }) ?? 1,
+    payloadBytes: integerOption(values, "payload-bytes", { min: 16, max: 3993 }) ?? 100,
+    ttl: integerOption(values, "ttl", { min: 0, max: 2_592_000 }) ?? 60,
+    vapid: booleanOption(values, "vapid"),
+    connectConcurrency: integerOption(values, "connect-concurrency", { min: 1, max: 100_000 }) ?? 100,
+    rampUpMs: secondsOption(values, "ramp-up", true) ?? 0,
+    sendConcurrency: integerOption(values, "send-concurrency", { min: 1, max: 10_000 }) ?? 64,
+    json: booleanOption(values, "json"),
+    verbose: booleanOption(values, "verbose"),
+  };
+}
+
+/** A plain decimal number ("2", "0.5"); no signs, exponents or units. */
+function decimalOption(values: ParsedValues, name: string, range: { min: number; max: number }) {
+  const text = stringOption(values, name);
+  if (text === undefined) return undefined;
+  const value = /^\d+(\.\d+)?$/.test(text) ? Number(text) : Number.NaN;
+  if (!(value >= range.min && value <= range.max)) {
+    throw new UsageError(`--${name} must be a number from ${range.min} to ${range.max}, got '${text}'`);
+  }
+  return value;
+}
+
+/** Seconds as a decimal, returned in ms; at most a day. */
+function secondsOption(values: ParsedValues, name: string, zeroAllowed: boolean): number | undefined {
+  const seconds = decimalOption(values, name, { min: 0, max: 86_400 });
+  if (seconds === undefined) return undefined;
+  const ms = Math.round(seconds * 1000);
+  if (ms === 0 && !zeroAllowed) throw new UsageError(`--${name} must be more than 0 seconds`);
+  return ms;
+}
+
+async function loadtest(args: LoadTestArgs, ctx: CliContext): Promise<number> {
+  const tty = (ctx.stderr as { isTTY?: boolean }).isTTY === true;
+  const status = statusLine(ctx.stderr, tty);
+  const plural = args.subscriptions === 1 ? "" : "s";
+  status.line(
+    `push-agent loadtest: ${args.agents} agents × ${args.subscriptions} subscription${plural} ` +
+      `against ${args.serverURL} for ${args.durationMs / 1000} s (Ctrl+C stops early)`,
+  );
+  let snapshots = 0;
+  let report: LoadTestReport;
+  try {
+    report = await runLoadTest({
+      serverURL: args.serverURL,
+      allowInsecureServerURL: args.allowInsecure,
+      agents: args.agents,
+      subscriptionsPerAgent: args.subscriptions,
+      durationMs: args.durationMs,
+      pushIntervalMs: args.rate > 0 ? 1000 / args.rate : null,
+      payloadBytes: args.payloadBytes,
+      ttl: args.ttl,
+      vapid: args.vapid,
+      connectConcurrency: args.connectConcurrency,
+      rampUpMs: args.rampUpMs,
+      sendConcurrency: args.sendConcurrency,
+      signal: ctx.signal,
+      logger: args.verbose ? agentLogger(status) : undefined,
+      onProgress: (progress) => {
+        snapshots++;
+        if (tty) status.update(formatProgress(progress));
+        else if (snapshots % LINE_EVERY === 0) status.line(formatProgress(progress));
+      },
+    });
+  } finally {
+    status.end();
+  }
+  ctx.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+  const failure = failureOf(report, args.rate > 0);
+  if (failure === null) return 0;
+  ctx.stderr.write(`push-agent loadtest: ${failure}\n`);
+  return 1;
+}
+
+/** Why the run as a whole failed, or null: partial failures are results, not errors. */
+function failureOf(report: LoadTestReport, pushing: boolean): string | null {
+  if (report.peakConnected === 0) return "no agent connected";
+  if (report.registrations === 0) return "no subscription was registered";
+  if (pushing && report.pushesReceived === 0) return "no push arrived";
+  return null;
+}
+
+interface StatusLine {
+  /** A line of its own (clears an in-place line first). */
+  line(text: string): void;
+  /** Overwrite the in-place line (terminals only). */
+  update(text: string): void;
+  /** Finish an in-place line, if one is showing. */
+  end(): void;
+}
+
+function statusLine(out: Output, tty: boolean): StatusLine {
+  let showing = false;
+  const clear = () => {
+    if (showing) out.write("\r\x1b[K");
+    showing = false;
+  };
+  return {
+    line(text) {
+      clear();
+      out.write(`${text}\n`);
+    },
+    update(text) {
+      out.write(`\r${text}\x1b[K`);
+      showing = true;
+    },
+    end() {
+      if (showing && tty) out.write("\n");
+      showing = false;
+    },
+  };
+}
+
+function agentLogger(status: StatusLine): Logger {
+  const line = (message: string) => status.line(`push-agent: ${message}`);
+  return { debug: () => {}, info: line, warn: line, error: line };
+}
