@@ -52,7 +52,7 @@ describe("fault 2 (slow): the host process is killed 20 times per stream", () =>
       duplicated: totals.duplicated,
       lost: totals.lost,
       crashes: totals.crashes,
-      notes: `${totals.starts} host starts, ${totals.opens} store opens, all clean; kills during start-up ${modes.startup}, while delivering ${modes.delivering}, plus 1 per stream after the last delivery; every duplicate is the last print before a kill on its subscription (seeds ${firstSeed}…${firstSeed + STREAMS - 1})`,
+      notes: `${totals.starts} host starts, ${totals.opens} store opens, all clean; kills during start-up ${modes.startup}, while delivering ${modes.delivering}, plus 1 per stream after the last delivery; every duplicate was printed by a host killed before its ack, and no acked message came back (seeds ${firstSeed}…${firstSeed + STREAMS - 1})`,
     });
   });
 });

@@ -25,7 +25,7 @@ describe("fault 2: the host process is killed", () => {
       duplicated: result.duplicated,
       lost: result.lost.length,
       crashes: result.crashes,
-      notes: `${result.starts} host starts, ${result.opens} store opens, all clean; kills during start-up ${result.killsDuringStartup}, while delivering ${result.killsWhileDelivering}, plus 1 after the last delivery; every duplicate is the last print before a kill on its subscription (bound ${result.duplicateBound}) (seed ${seed})`,
+      notes: `${result.starts} host starts, ${result.opens} store opens, all clean; kills during start-up ${result.killsDuringStartup}, while delivering ${result.killsWhileDelivering}, plus 1 after the last delivery; every duplicate was printed by a host killed before its ack (${result.duplicateBound} printed-but-unacked at the kills) (seed ${seed})`,
     });
     expectNothingLost(result, seed);
   });

@@ -6,14 +6,16 @@
  *   sub <scope> <json>        a subscription (new or existing)
  *   ready                     the connection reached Ready
  *   msg <messageId> <payload> a push-message, printed BEFORE the observer returns
+ *   ack <messageId>           an ack frame, printed once ws.send() returned (handed to the socket)
  * On SIGTERM it stops the service and closes the store, then exits 0.
  *
  * Run: node --import tsx --conditions=push-agent-source host-child.ts <serverURL> <dir> <scope>...
  */
 
 import { writeSync } from "node:fs";
+import WebSocket from "ws";
 import { openLevelPushDB } from "../../../src/node.ts";
-import { PushService } from "../../../src/service/push-service.ts";
+import { PushService, type PushServiceOptions } from "../../../src/service/push-service.ts";
 
 const [serverURL, dir, ...scopes] = process.argv.slice(2);
 if (!serverURL || !dir || scopes.length === 0) {
@@ -33,9 +35,20 @@ try {
 }
 line("open");
 
+/** ws, reporting each ack it sends: a message acked before a kill must never come back. */
+class AckReportingSocket extends WebSocket {
+  override send(data: unknown, ...rest: unknown[]): void {
+    (super.send as (...args: unknown[]) => void)(data, ...rest);
+    if (typeof data !== "string" || !data.startsWith('{"messageType":"ack"')) return;
+    const { updates } = JSON.parse(data) as { updates: { version: string }[] };
+    for (const update of updates) line(`ack ${update.version}`);
+  }
+}
+
 const service = new PushService({
   serverURL,
   db,
+  WebSocket: AckReportingSocket as unknown as PushServiceOptions["WebSocket"],
   retryBaseInterval: 20,
   logger: { debug() {}, info() {}, warn: stderr("warn"), error: stderr("error") },
 });
