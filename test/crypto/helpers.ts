@@ -93,7 +93,7 @@ function senderKeyText(key: unknown): string {
   return typeof key === "string" ? key : b64(key as Uint8Array);
 }
 
-function hkdf(salt: Uint8Array, ikm: Uint8Array, info: string, length: number): Buffer {
+function hkdf(salt: Uint8Array, ikm: Uint8Array, info: string | Uint8Array, length: number): Buffer {
   const prk = createHmac("sha256", salt).update(ikm).digest();
   return createHmac("sha256", prk)
     .update(info)
@@ -217,13 +217,8 @@ export function aesgcmFromRecords(
     len(senderPublic),
     senderPublic,
   ]);
-  const key = hkdfBytes(
-    sender.salt,
-    ikm,
-    Buffer.concat([Buffer.from("Content-Encoding: aesgcm\0"), context]),
-    16,
-  );
-  const nonce = hkdfBytes(
+  const key = hkdf(sender.salt, ikm, Buffer.concat([Buffer.from("Content-Encoding: aesgcm\0"), context]), 16);
+  const nonce = hkdf(
     sender.salt,
     ikm,
     Buffer.concat([Buffer.from("Content-Encoding: nonce\0"), context]),
@@ -237,15 +232,6 @@ export function aesgcmFromRecords(
       crypto_key: `dh=${b64(senderPublic)}`,
     },
   };
-}
-
-function hkdfBytes(salt: Uint8Array, ikm: Uint8Array, info: Uint8Array, length: number): Buffer {
-  const prk = createHmac("sha256", salt).update(ikm).digest();
-  return createHmac("sha256", prk)
-    .update(info)
-    .update(Buffer.from([1]))
-    .digest()
-    .subarray(0, length);
 }
 
 export const bytesOf = (...values: number[]) => new Uint8Array(values);
