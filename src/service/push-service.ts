@@ -52,7 +52,7 @@ export class PushService {
   readonly #bus: ObserverBus;
   #db: PushDB | null = null;
   #connection: Connection | null = null;
-  #broadcasts: Broadcasts | null = null;
+  readonly #broadcasts: Broadcasts;
   #starting: Promise<void> | null = null;
   #uaid: string | null = null;
   /** Web Push mode (the hello reply said use_webpush); false means legacy SimplePush. */
@@ -66,6 +66,7 @@ export class PushService {
     this.#options = options;
     this.#config = resolveOptions(options);
     this.#logger = this.#config.logger;
+    this.#broadcasts = new Broadcasts(this.#logger);
     this.#bus = new ObserverBus({
       added: (topic) => {
         if (topic === "push-message") this.#delivery.observerAdded();
@@ -125,7 +126,7 @@ export class PushService {
         stateChanged: (state, previous) => this.#onStateChange(state, previous),
       },
     );
-    this.#broadcasts = new Broadcasts(db, this.#connection, this.#logger);
+    await this.#broadcasts.attach(db, this.#connection);
     this.#connection.connect();
     void this.dropExpired().catch((error) =>
       this.#logger.warn(`push: dropping expired subscriptions failed: ${describeError(error)}`),
@@ -160,7 +161,7 @@ export class PushService {
     this.#lifecycle.stop();
     this.#connection?.shutdown();
     this.#connection = null;
-    this.#broadcasts = null;
+    this.#broadcasts.detach();
     const waiters = this.#readyWaiters;
     this.#readyWaiters = [];
     for (const waiter of waiters) waiter.reject(abort("PushService stopped"));
@@ -173,8 +174,13 @@ export class PushService {
     return this.#bus.observe(topic, observer);
   }
 
+  /**
+   * Listen for a broadcast id. Works before start() and while connecting: the next hello carries
+   * the id (handler phase "hello"); once a hello is on its way, a broadcast_subscribe does
+   * (phase "register"). A stored version wins over `version`.
+   */
   async addBroadcastListener(id: string, version: string, handler: BroadcastHandler): Promise<void> {
-    await this.#requireStarted().broadcasts.add(id, version, handler);
+    await this.#broadcasts.add(id, version, handler);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -341,11 +347,11 @@ export class PushService {
     return new PushSubscription(record, (scope) => this.unsubscribe(scope));
   }
 
-  #requireStarted(): { db: PushDB; connection: Connection; broadcasts: Broadcasts } {
-    if (!this.#db || !this.#connection || !this.#broadcasts) {
+  #requireStarted(): { db: PushDB; connection: Connection } {
+    if (!this.#db || !this.#connection) {
       throw invalidState("PushService is not started: call start() first");
     }
-    return { db: this.#db, connection: this.#connection, broadcasts: this.#broadcasts };
+    return { db: this.#db, connection: this.#connection };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -353,17 +359,14 @@ export class PushService {
 
   async #helloPayload(): Promise<{ uaid: string | null; broadcasts: Record<string, string> }> {
     const { db } = this.#requireStarted();
-    const [records, uaid, broadcasts] = await Promise.all([
-      db.getAllUnexpired(),
-      db.getUAID(),
-      db.getBroadcasts(),
-    ]);
+    const [records, uaid] = await Promise.all([db.getAllUnexpired(), db.getUAID()]);
     // Privacy (Firefox bug 1617136): without subscriptions the server mints a fresh uaid each time.
-    return { uaid: records.length > 0 && uaid ? uaid : null, broadcasts };
+    return { uaid: records.length > 0 && uaid ? uaid : null, broadcasts: this.#broadcasts.helloBroadcasts() };
   }
 
   async #handshake(reply: HelloReply): Promise<void> {
-    const { db, broadcasts } = this.#requireStarted();
+    const { db } = this.#requireStarted();
+    const broadcasts = this.#broadcasts;
     const stored = await db.getUAID();
     if (reply.uaid !== stored) {
       if (stored) this.#logger.info("push: the server assigned a new uaid; dropping every subscription");
@@ -414,6 +417,7 @@ export class PushService {
   }
 
   #onStateChange(state: ConnectionState, previous: ConnectionState): void {
+    this.#broadcasts.connectionChanged(state);
     this.#bus.notify("state-change", { state, previous });
     if (state !== "Ready") return;
     const waiters = this.#readyWaiters;
@@ -427,7 +431,7 @@ export class PushService {
     if (!connection) return;
     if (message.type === "broadcast") {
       void this.#broadcasts
-        ?.received(message.broadcasts, message.broadcastErrors, "broadcast")
+        .received(message.broadcasts, message.broadcastErrors, "broadcast")
         .catch((error) => this.#logger.error(`push: broadcast delivery failed: ${describeError(error)}`));
       return;
     }
