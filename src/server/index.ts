@@ -1,21 +1,20 @@
 /**
- * push-agent/server: a local, in-memory push server that speaks autopush-rs's protocols — the
- * WebSocket protocol towards user agents (autoconnect) and the Web Push HTTP API towards
- * application servers (autoendpoint). One process, one or two ports, no datastore: for tests,
- * development and small private deployments. Node only.
+ * push-agent/server: a local push server that speaks autopush-rs's protocols — the WebSocket
+ * protocol towards user agents (autoconnect) and the Web Push HTTP API towards application
+ * servers (autoendpoint). One process, one or two ports, state in memory or (with `state`) in a
+ * LevelDB directory: for tests, development and small private deployments. Node only.
  */
 
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
-import { BroadcastRegistry, MegaphonePoller } from "./broadcasts.ts";
+import { MegaphonePoller } from "./broadcasts.ts";
 import { createEndpointHandler, createHealthHandler } from "./endpoint.ts";
 import { PushHub } from "./hub.ts";
 import { type PushServerOptions, resolveOptions } from "./options.ts";
 import { Session } from "./session.ts";
-import { MemoryStore } from "./store.ts";
-import { TokenCodec } from "./tokens.ts";
+import { openServerState } from "./state.ts";
 
 export type { PushServerOptions } from "./options.ts";
 
@@ -64,9 +63,9 @@ export interface PushServer {
 
 export async function createPushServer(options?: PushServerOptions): Promise<PushServer> {
   const opts = resolveOptions(options);
-  const store = new MemoryStore(opts.maxStoredPerUser, opts.logger);
-  const broadcasts = new BroadcastRegistry(opts.broadcasts);
-  const hub = new PushHub(opts, store, new TokenCodec(opts.cryptoKey), broadcasts);
+  const state = await openServerState(opts);
+  const { store, broadcasts } = state;
+  const hub = new PushHub(opts, store, state.codec, broadcasts);
 
   const wss = new WebSocketServer({
     noServer: true,
@@ -92,6 +91,7 @@ export async function createPushServer(options?: PushServerOptions): Promise<Pus
     if (endpointServer) await listen(endpointServer, opts.endpointPort!, opts.host);
   } catch (err) {
     await Promise.all(servers.map(closeServer));
+    await state.close();
     throw err;
   }
   const port = (wsServer.address() as AddressInfo).port;
@@ -117,7 +117,7 @@ export async function createPushServer(options?: PushServerOptions): Promise<Pus
     for (const ws of wss.clients) ws.terminate();
     wss.close();
     await Promise.all(servers.map(closeServer));
-    store.clear();
+    await state.close();
   };
 
   return {

@@ -35,8 +35,13 @@ export interface PushServerOptions {
   megaphonePollInterval?: number;
   /** Static broadcast versions (alternative or addition to Megaphone). */
   broadcasts?: Record<string, string>;
-  /** Secret for endpoint tokens and message ids. Default: random per process. */
+  /** Secret for endpoint tokens and message ids. Default: random per process, or kept in `state`. */
   cryptoKey?: Uint8Array | string;
+  /**
+   * Directory (LevelDB) that keeps uaids, channels, stored messages, broadcast versions and the
+   * token secret across restarts. Default: none, everything lives in memory and dies with the process.
+   */
+  state?: string;
   /** Stored messages kept per uaid; beyond it the oldest is dropped. Default 1000. */
   maxStoredPerUser?: number;
   /** Unacked direct notifications per connection; beyond it pushes go to storage. Default 128. */
@@ -62,6 +67,7 @@ export interface ResolvedOptions {
   megaphonePollInterval: number;
   broadcasts: Record<string, string>;
   cryptoKey: Uint8Array | string | undefined;
+  state: string | undefined;
   maxStoredPerUser: number;
   maxUnackedDirect: number;
   logger: Logger;
@@ -84,6 +90,7 @@ export function resolveOptions(options: PushServerOptions = {}): ResolvedOptions
     megaphonePollInterval: positive("megaphonePollInterval", options.megaphonePollInterval ?? 30_000),
     broadcasts: { ...(options.broadcasts ?? {}) },
     cryptoKey: options.cryptoKey,
+    state: nonEmpty("state", options.state),
     maxStoredPerUser: positive("maxStoredPerUser", options.maxStoredPerUser ?? 1000),
     maxUnackedDirect: positive("maxUnackedDirect", options.maxUnackedDirect ?? 128),
     logger: options.logger ?? silentLogger,
@@ -91,6 +98,12 @@ export function resolveOptions(options: PushServerOptions = {}): ResolvedOptions
   };
   if (resolved.megaphoneURL !== undefined) new URL(resolved.megaphoneURL);
   return resolved;
+}
+
+function nonEmpty(name: string, value: string | undefined): string | undefined {
+  if (value !== undefined && (typeof value !== "string" || value.length === 0))
+    throw new RangeError(`${name} must be a non-empty path`);
+  return value;
 }
 
 function port(name: string, value: number): number {

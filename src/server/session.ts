@@ -194,7 +194,7 @@ export class Session {
     }
     const uaid = this.uaid!;
     const chid = channelID.replaceAll("-", "");
-    this.#hub.store.addUser(uaid).channels.add(chid);
+    this.#hub.store.addChannel(uaid, chid);
     const pushEndpoint = this.#hub.endpointFor(uaid, chid, vapidKey);
     this.#send({ messageType: "register", channelID, status: 200, pushEndpoint });
   }
