@@ -25,20 +25,11 @@ import { build } from "esbuild";
 import { type Browser, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import webpush from "web-push";
+import { CHROMIUM, CHROMIUM_ARGS, HAS_CHROMIUM } from "../helpers/chromium.ts";
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const FIXTURE = fileURLToPath(new URL("./fixture/", import.meta.url));
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--no-first-run",
-  "--disable-sync",
-];
 const INSTALL_TIMEOUT = 600_000;
 const STEP_TIMEOUT = 120_000;
 
@@ -195,68 +186,67 @@ describe("the packed package, installed into a fresh project", () => {
   );
 });
 
-describe.skipIf(!existsSync(CHROMIUM))(
-  "the installed package bundled for a web page, in headless Chromium",
-  () => {
-    let browser: Browser;
-    let site: Server;
-    let pushServer: { url: string; close(): Promise<void> };
-    let send: (subscription: unknown, payload: string, options: object) => Promise<{ statusCode: number }>;
+if (!HAS_CHROMIUM) console.warn(`consumer test: the browser part is SKIPPED, no Chromium at ${CHROMIUM}`);
 
-    beforeAll(async () => {
-      await build({
-        absWorkingDir: project,
-        entryPoints: ["page.ts"],
-        outfile: path.join(project, "public/page.js"),
-        bundle: true,
-        format: "esm",
-        platform: "browser",
-        logLevel: "silent",
-      });
-      const html = '<!doctype html><meta charset="utf-8"><script type="module" src="/page.js"></script>';
-      const script = await readFile(path.join(project, "public/page.js"));
-      site = createServer((req, res) => {
-        if (req.url === "/page.js") res.writeHead(200, { "content-type": "text/javascript" }).end(script);
-        else res.writeHead(200, { "content-type": "text/html" }).end(html);
-      });
-      await new Promise<void>((resolve) => site.listen(0, "127.0.0.1", resolve));
-      // The push server and the sender from the installed package, not from this checkout.
-      const server = await import(
-        pathToFileURL(path.join(project, "node_modules/push-agent/dist/server/index.js")).href
-      );
-      pushServer = await server.createPushServer({ port: 0 });
-      send = server.sendPush;
-      browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-    }, STEP_TIMEOUT);
+describe.skipIf(!HAS_CHROMIUM)("the installed package bundled for a web page, in headless Chromium", () => {
+  let browser: Browser;
+  let site: Server;
+  let pushServer: { url: string; close(): Promise<void> };
+  let send: (subscription: unknown, payload: string, options: object) => Promise<{ statusCode: number }>;
 
-    afterAll(async () => {
-      await browser?.close();
-      await pushServer?.close();
-      await new Promise((resolve) => (site ? site.close(resolve) : resolve(undefined)));
+  beforeAll(async () => {
+    await build({
+      absWorkingDir: project,
+      entryPoints: ["page.ts"],
+      outfile: path.join(project, "public/page.js"),
+      bundle: true,
+      format: "esm",
+      platform: "browser",
+      logLevel: "silent",
     });
-
-    it(
-      "subscribes through the local server and receives a VAPID-signed push",
-      async () => {
-        const page = await browser.newPage();
-        const errors: string[] = [];
-        page.on("pageerror", (error) => errors.push(error.message));
-        await page.goto(`http://127.0.0.1:${(site.address() as AddressInfo).port}/`);
-        await page.waitForFunction(() => "consumer" in window);
-        const vapid = webpush.generateVAPIDKeys();
-        const subscription = await page.evaluate(([url, key]) => window.consumer.subscribe(url, key), [
-          pushServer.url,
-          vapid.publicKey,
-        ] as const);
-        const result = await send(subscription, "hello from a web page", {
-          TTL: 60,
-          vapidDetails: { subject: "mailto:test@example.com", ...vapid },
-        });
-        expect(result.statusCode).toBe(201);
-        expect(await page.evaluate(() => window.consumer.nextPush())).toBe("hello from a web page");
-        expect(errors).toEqual([]);
-      },
-      STEP_TIMEOUT,
+    const html = '<!doctype html><meta charset="utf-8"><script type="module" src="/page.js"></script>';
+    const script = await readFile(path.join(project, "public/page.js"));
+    site = createServer((req, res) => {
+      if (req.url === "/page.js") res.writeHead(200, { "content-type": "text/javascript" }).end(script);
+      else res.writeHead(200, { "content-type": "text/html" }).end(html);
+    });
+    await new Promise<void>((resolve) => site.listen(0, "127.0.0.1", resolve));
+    // The push server and the sender from the installed package, not from this checkout.
+    const server = await import(
+      pathToFileURL(path.join(project, "node_modules/push-agent/dist/server/index.js")).href
     );
-  },
-);
+    pushServer = await server.createPushServer({ port: 0 });
+    send = server.sendPush;
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  }, STEP_TIMEOUT);
+
+  afterAll(async () => {
+    await browser?.close();
+    await pushServer?.close();
+    await new Promise((resolve) => (site ? site.close(resolve) : resolve(undefined)));
+  });
+
+  it(
+    "subscribes through the local server and receives a VAPID-signed push",
+    async () => {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on("pageerror", (error) => errors.push(error.message));
+      await page.goto(`http://127.0.0.1:${(site.address() as AddressInfo).port}/`);
+      await page.waitForFunction(() => "consumer" in window);
+      const vapid = webpush.generateVAPIDKeys();
+      const subscription = await page.evaluate(([url, key]) => window.consumer.subscribe(url, key), [
+        pushServer.url,
+        vapid.publicKey,
+      ] as const);
+      const result = await send(subscription, "hello from a web page", {
+        TTL: 60,
+        vapidDetails: { subject: "mailto:test@example.com", ...vapid },
+      });
+      expect(result.statusCode).toBe(201);
+      expect(await page.evaluate(() => window.consumer.nextPush())).toBe("hello from a web page");
+      expect(errors).toEqual([]);
+    },
+    STEP_TIMEOUT,
+  );
+});
