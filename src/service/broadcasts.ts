@@ -49,11 +49,12 @@ export class Broadcasts {
       else if (has !== version) this.#logger.debug(`push: broadcast ${id} keeps its stored version`);
       versions.set(id, has ?? version);
     }
-    for (const [id, version] of missing) await db.setBroadcast(id, version);
+    // Attached before the writes, so a listener added meanwhile is merged and written too.
     this.#versions = versions;
     this.#db = db;
     this.#connection = connection;
     this.#helloTaken = false;
+    for (const [id, version] of missing) await db.setBroadcast(id, version);
   }
 
   /** The service stopped: handlers and versions stay, for the next start. */

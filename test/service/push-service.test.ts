@@ -695,6 +695,20 @@ describe("lifecycle", () => {
     expect((await next.acceptHello(UAID)).broadcasts).toEqual({ "remote-settings/monitor_changes": "v2" });
   });
 
+  it("carries listeners added while start() is opening the store, and persists them", async () => {
+    const { service, indexedDB } = track(newService(server.url));
+    const starting = service.start();
+    const added = ["a", "b", "c"].map((id) => service.addBroadcastListener(id, `${id}1`, () => {}));
+    await Promise.all([starting, ...added]);
+    const connection = await server.nextConnection();
+    expect((await connection.acceptHello(UAID)).broadcasts).toEqual({ a: "a1", b: "b1", c: "c1" });
+    await service.stop();
+    const second = track(newService(server.url, { indexedDB }));
+    await second.service.start();
+    const next = await server.nextConnection();
+    expect((await next.acceptHello(UAID)).broadcasts).toEqual({ a: "a1", b: "b1", c: "c1" });
+  });
+
   it("puts a listener added while connecting into the hello, and one added after the hello in a broadcast_subscribe (phase register)", async () => {
     const { service } = track(newService(server.url));
     const phases: unknown[] = [];
