@@ -196,7 +196,10 @@ export class Session {
     const chid = channelID.replaceAll("-", "");
     this.#hub.store.addChannel(uaid, chid);
     const pushEndpoint = this.#hub.endpointFor(uaid, chid, vapidKey);
-    this.#send({ messageType: "register", channelID, status: 200, pushEndpoint });
+    const reply = { messageType: "register", channelID, status: 200, pushEndpoint };
+    // With a state directory, an endpoint is handed out only once its channel is on disk.
+    if (this.#hub.store.durable) void this.#hub.store.flushed().then(() => this.#send(reply));
+    else this.#send(reply);
   }
 
   #onUnregister(chid: string): void {

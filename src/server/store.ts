@@ -63,6 +63,11 @@ export class MemoryStore {
     this.#journal = journal;
   }
 
+  /** Whether changes outlive the process (a journal is attached). */
+  get durable(): boolean {
+    return this.#journal !== undefined;
+  }
+
   /** Resolves once every change so far is durable (at once without a journal). */
   flushed(): Promise<void> {
     return this.#journal?.flushed() ?? Promise.resolve();

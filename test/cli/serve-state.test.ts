@@ -1,7 +1,8 @@
 /**
  * `push-agent serve --state DIR` across restarts of the server process: messages stored while
  * the user agent was away reach it after a restart (SIGTERM, then SIGKILL right after the 201),
- * with the same uaid, and the endpoints handed out before the restart still accept pushes.
+ * with the same uaid, the endpoints handed out before the restart still accept pushes, and so
+ * does one registered just before a SIGKILL.
  * Without --state, a restart forgets the uaid, as before.
  */
 
@@ -120,7 +121,17 @@ it("keeps uaid, channels and stored messages across a SIGTERM and a SIGKILL rest
   // Live delivery on the same old endpoint, too.
   expect((await push(subscription, "live")).statusCode).toBe(201);
   await expect.poll(() => agent.received.map((m) => m.data?.text())).toEqual(["after kill", "live"]);
+
+  // A register is answered once its channel is on disk: killed right after, the endpoint lives on.
+  const late = await agent.service.subscribe({
+    scope: "https://late.example/",
+    applicationServerKey: vapid.publicKey,
+  });
   await agent.service.stop();
+  process.kill(-server.child.process.pid!, "SIGKILL");
+  await server.child.exited;
+  server = await serve(port, dir);
+  expect((await push(late, "to the late one")).statusCode).toBe(201);
   await stopGracefully(server.child);
 });
 
