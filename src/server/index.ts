@@ -71,7 +71,9 @@ export async function createPushServer(options?: PushServerOptions): Promise<Pus
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: MAX_FRAME_BYTES,
-    handleProtocols: (protocols) => (protocols.has("push-notification") ? "push-notification" : false),
+    // autoconnect negotiates no subprotocol (ws would otherwise echo the first one asked for).
+    handleProtocols: (protocols) =>
+      opts.echoSubprotocol && protocols.has("push-notification") ? "push-notification" : false,
   });
   wss.on("connection", (ws) => new Session(ws, hub));
 

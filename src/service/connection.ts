@@ -2,7 +2,9 @@
  * The connection state machine ShutDown → WaitingForWebSocket → WaitingForHello → Ready, with
  * Firefox's PushServiceWebSocket rules: the hello handshake, reply-expecting requests
  * (register/unregister) keyed by channelID with a request timeout, the `{}` ping after
- * pingInterval of inbound silence, exponential reconnect backoff, and close code 4774.
+ * pingInterval of inbound silence (never closer than autoconnect's 45 s floor), exponential
+ * reconnect backoff, and close code 4774. A connection that never opens is reported with its
+ * typed cause (ConnectFailure), warned once per distinct cause.
  *
  * It owns the socket and the timers; it knows nothing of records, keys or observers. Parsed
  * frames go up to the service through the ConnectionDelegate.
@@ -22,6 +24,7 @@ import {
   type UnregisterReply,
   type WebPushNotification,
 } from "../protocol/messages.ts";
+import { type ConnectFailure, failureKey } from "../transport/failure.ts";
 import { Transport, type WebSocketConstructor } from "../transport/websocket.ts";
 
 export type ConnectionState = "ShutDown" | "WaitingForWebSocket" | "WaitingForHello" | "Ready";
@@ -29,12 +32,22 @@ export type ConnectionState = "ShutDown" | "WaitingForWebSocket" | "WaitingForHe
 /** The server's "back off" close code: no automatic reconnect until there is something to send. */
 export const BACKOFF_CLOSE_CODE = 4774;
 
+/**
+ * autoconnect closes a connection (1011 "SM", ExcessivePing) whose `{}` pings come less than
+ * 45 s apart, so no `{}` ping goes out sooner than this after the previous one on a socket.
+ */
+export const MIN_PING_INTERVAL = 45_000;
+
 export interface ConnectionOptions {
   serverURL: string;
   WebSocket: WebSocketConstructor;
   requestTimeout: number;
   retryBaseInterval: number;
   pingInterval: number;
+  /** The subprotocol to ask for; null (the default) asks for none, which every autopush accepts. */
+  subprotocol: string | null;
+  /** ms the opening handshake may take. */
+  connectTimeout: number;
   logger: Logger;
 }
 
@@ -46,7 +59,8 @@ export interface ConnectionDelegate {
   /** Act on a valid hello reply; the connection is Ready, and requests are re-sent, once it resolves. */
   handshake(reply: HelloReply): Promise<void>;
   message(message: InboundMessage): void;
-  stateChanged(state: ConnectionState, previous: ConnectionState): void;
+  /** `error` is set when the change to ShutDown is a connection attempt that failed. */
+  stateChanged(state: ConnectionState, previous: ConnectionState, error?: ConnectFailure): void;
 }
 
 type ReplyType = "register" | "unregister";
@@ -73,6 +87,12 @@ export class Connection {
   #generation = 0;
   #retryFailCount = 0;
   #lastPingTime = 0;
+  /** When the last `{}` went out on the current socket (0: none yet): the 45 s floor. */
+  #lastPingSent = 0;
+  readonly #pingInterval: number;
+  #protocols: string[];
+  /** The last failure warned about; the same cause again is logged at debug only. */
+  #lastFailureKey: string | null = null;
   #pingTimer: ReturnType<typeof setTimeout> | null = null;
   #backoffTimer: ReturnType<typeof setTimeout> | null = null;
   #requestTimer: ReturnType<typeof setInterval> | null = null;
@@ -85,6 +105,13 @@ export class Connection {
   constructor(options: ConnectionOptions, delegate: ConnectionDelegate) {
     this.#options = options;
     this.#delegate = delegate;
+    this.#protocols = options.subprotocol ? [options.subprotocol] : [];
+    this.#pingInterval = Math.max(options.pingInterval, MIN_PING_INTERVAL);
+    if (options.pingInterval < MIN_PING_INTERVAL) {
+      options.logger.warn(
+        `push: pingInterval ${options.pingInterval} ms is below autoconnect's ${MIN_PING_INTERVAL} ms floor for {} pings; pinging after ${MIN_PING_INTERVAL} ms of silence (the reconnect backoff still caps at ${options.pingInterval} ms)`,
+      );
+    }
   }
 
   get state(): ConnectionState {
@@ -150,12 +177,13 @@ export class Connection {
   // -------------------------------------------------------------------------------------------
   // Socket lifecycle
 
-  #setState(state: ConnectionState): void {
+  #setState(state: ConnectionState, error?: ConnectFailure): void {
     const previous = this.#state;
     if (previous === state) return;
     this.#state = state;
     this.#options.logger.debug(`push: connection ${previous} → ${state}`);
-    this.#delegate.stateChanged(state, previous);
+    if (error) this.#delegate.stateChanged(state, previous, error);
+    else this.#delegate.stateChanged(state, previous);
   }
 
   #beginSetup(): void {
@@ -163,12 +191,18 @@ export class Connection {
     this.#cancelBackoff();
     const generation = ++this.#generation;
     try {
-      this.#transport = new Transport(this.#options.serverURL, this.#options.WebSocket, {
-        open: () => void this.#onOpen(generation),
-        text: (text) => this.#onText(text),
-        binary: () => this.#options.logger.warn("push: ignoring a binary frame"),
-        close: (code, reason) => this.#onClose(code, reason),
-      });
+      this.#transport = new Transport(
+        this.#options.serverURL,
+        this.#options.WebSocket,
+        {
+          open: () => void this.#onOpen(generation),
+          text: (text) => this.#onText(text),
+          binary: () => this.#options.logger.warn("push: ignoring a binary frame"),
+          close: (code, reason) => this.#onClose(code, reason),
+          failed: (reason) => this.#onFailed(reason),
+        },
+        { protocols: this.#protocols, connectTimeout: this.#options.connectTimeout },
+      );
     } catch (error) {
       this.#options.logger.warn(`push: cannot open the WebSocket: ${describeError(error)}`);
       this.#reconnect();
@@ -208,17 +242,41 @@ export class Connection {
     this.#reconnect();
   }
 
+  /**
+   * The socket never opened. Warned once per distinct cause (a server down for an hour is one
+   * warning, not 40), and handed to the embedder on the state change either way.
+   */
+  #onFailed(reason: ConnectFailure): void {
+    this.#transport = null;
+    const key = failureKey(reason);
+    const { logger, serverURL } = this.#options;
+    if (key === this.#lastFailureKey) logger.debug(`push: cannot connect to ${serverURL}: ${reason.message}`);
+    else logger.warn(`push: cannot connect to ${serverURL}: ${reason.message}; retrying`);
+    this.#lastFailureKey = key;
+    if (reason.kind === "subprotocol-missing" && this.#protocols.length > 0) {
+      // The server works, it just does not negotiate: ask for nothing from now on, at once.
+      logger.warn(`push: ${serverURL} negotiates no subprotocol; connecting without one`);
+      this.#protocols = [];
+      this.#teardown(false, reason);
+      this.#beginSetup();
+      return;
+    }
+    this.#teardown(false, reason);
+    this.#startBackoff();
+  }
+
   #reconnect(): void {
     this.#teardown(false);
     this.#startBackoff();
   }
 
   /** Back to ShutDown. Pending requests survive (they are re-sent after the next hello) unless cancelled. */
-  #teardown(cancelPending: boolean): void {
+  #teardown(cancelPending: boolean, error?: ConnectFailure): void {
     this.#transport?.close();
     this.#transport = null;
     this.#generation++;
     this.#lastPingTime = 0;
+    this.#lastPingSent = 0;
     this.#inbox = null;
     this.#gate = [];
     this.#clearPingTimer();
@@ -226,7 +284,7 @@ export class Connection {
       this.#rejectAll(new RequestError("Request aborted"));
       this.#stopRequestTimer();
     }
-    this.#setState("ShutDown");
+    this.#setState("ShutDown", error);
   }
 
   #startBackoff(): void {
@@ -327,6 +385,7 @@ export class Connection {
     if (generation !== this.#generation) return;
     const inbox = this.#inbox ?? [];
     this.#inbox = null;
+    this.#lastFailureKey = null;
     this.#setState("Ready");
     this.#flushAfterHello();
     for (const text of inbox) {
@@ -358,9 +417,12 @@ export class Connection {
   // -------------------------------------------------------------------------------------------
   // Ping and request timeouts
 
+  /** The next `{}` after pingInterval of silence, and never sooner than the floor after the last one. */
   #armPing(): void {
     this.#clearPingTimer();
-    this.#pingTimer = setTimeout(() => this.#sendPing(), this.#options.pingInterval);
+    const sinceLast = this.#lastPingSent ? Date.now() - this.#lastPingSent : Number.POSITIVE_INFINITY;
+    const delay = Math.max(this.#pingInterval, MIN_PING_INTERVAL - sinceLast);
+    this.#pingTimer = setTimeout(() => this.#sendPing(), delay);
   }
 
   #clearPingTimer(): void {
@@ -373,6 +435,7 @@ export class Connection {
     if (!this.#transport) return;
     this.#startRequestTimer();
     this.#lastPingTime = Date.now();
+    this.#lastPingSent = this.#lastPingTime;
     if (!this.#transport.send(PING_FRAME)) this.#reconnect();
   }
 

@@ -20,6 +20,7 @@ import {
   unregisterFrame,
 } from "../protocol/messages.ts";
 import { PushSubscription } from "../subscription.ts";
+import type { ConnectFailure } from "../transport/failure.ts";
 import { loadDefaultWebSocket } from "../transport/websocket.ts";
 import { type BroadcastHandler, Broadcasts } from "./broadcasts.ts";
 import { Connection, type ConnectionState, type InboundMessage } from "./connection.ts";
@@ -122,7 +123,7 @@ export class PushService {
         hello: () => this.#helloPayload(),
         handshake: (reply) => this.#handshake(reply),
         message: (message) => this.#onMessage(message),
-        stateChanged: (state, previous) => this.#onStateChange(state, previous),
+        stateChanged: (state, previous, error) => this.#onStateChange(state, previous, error),
       },
     );
     this.#broadcasts = new Broadcasts(db, this.#connection, this.#logger);
@@ -413,8 +414,9 @@ export class PushService {
     }
   }
 
-  #onStateChange(state: ConnectionState, previous: ConnectionState): void {
-    this.#bus.notify("state-change", { state, previous });
+  #onStateChange(state: ConnectionState, previous: ConnectionState, error?: ConnectFailure): void {
+    this.#bus.notify("state-change", error ? { state, previous, error } : { state, previous });
+    if (error) this.#bus.notify("connection-error", { serverURL: this.#config.serverURL, error });
     if (state !== "Ready") return;
     const waiters = this.#readyWaiters;
     this.#readyWaiters = [];

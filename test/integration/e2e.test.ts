@@ -8,10 +8,12 @@ import "fake-indexeddb/auto";
 import { IDBFactory } from "fake-indexeddb";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import webpush from "web-push";
+import WebSocket from "ws";
 import type { PushMessageEvent } from "../../src/observers.ts";
 import { createPushServer, type PushServer, type PushServerOptions } from "../../src/server/index.ts";
 import { sendPush } from "../../src/server/send.ts";
 import { PushService, type PushServiceOptions } from "../../src/service/push-service.ts";
+import type { WebSocketConstructor } from "../../src/transport/websocket.ts";
 import { captureLogger } from "../helpers/logger.ts";
 
 const SCOPE = "https://app.example/";
@@ -89,6 +91,52 @@ async function drained() {
 }
 
 describe("library ⇄ local push server", () => {
+  it("runs subscribe, push, decrypt, restart and stored delivery over autoconnect's handshake: no subprotocol", async () => {
+    // Every socket the agents open, to read the subprotocol each 101 reply selected.
+    const sockets: WebSocket[] = [];
+    const Recording = class extends WebSocket {
+      constructor(url: string, protocols?: string | string[]) {
+        super(url, protocols);
+        sockets.push(this);
+      }
+    } as unknown as WebSocketConstructor;
+    const indexedDB = new IDBFactory();
+    const first = agent({ indexedDB, WebSocket: Recording });
+    const box = inbox(first.service);
+    await first.service.start();
+    const subscription = await first.service.subscribe({
+      scope: SCOPE,
+      applicationServerKey: vapid.publicKey,
+    });
+    await send(subscription, "live");
+    await box.next(1);
+    const uaid = first.service.uaid;
+    await first.service.stop();
+
+    await send(subscription, "stored while away", { encoding: "aesgcm" });
+    const second = agent({ indexedDB, WebSocket: Recording });
+    const again = inbox(second.service);
+    await second.service.start();
+    await again.next(1);
+    expect(box.texts()).toEqual(["live"]);
+    expect(again.texts()).toEqual(["stored while away"]);
+    expect(second.service.uaid).toBe(uaid);
+    expect(sockets.map((socket) => socket.protocol)).toEqual(["", ""]);
+    await drained();
+  });
+
+  it("refuses push-notification by default, like autoconnect 1.83.1, and echoes it with echoSubprotocol", async () => {
+    const asking = new WebSocket(server.url, ["push-notification"]);
+    const error = await new Promise<Error>((resolve) => asking.once("error", resolve));
+    expect(error.message).toBe("Server sent no subprotocol");
+    await server.close();
+    await startServer({ echoSubprotocol: true });
+    const echoed = new WebSocket(server.url, ["push-notification"]);
+    await new Promise((resolve) => echoed.once("open", resolve));
+    expect(echoed.protocol).toBe("push-notification");
+    echoed.terminate();
+  });
+
   it("subscribes with VAPID, receives aes128gcm and aesgcm pushes decrypted, and acks them", async () => {
     const { service } = agent();
     const box = inbox(service);
