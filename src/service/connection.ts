@@ -6,6 +6,12 @@
  * reconnect backoff, and close code 4774. A connection that never opens is reported with its
  * typed cause (ConnectFailure), warned once per distinct cause.
  *
+ * Liveness after sleep and network changes: `probe()` (the embedder's "network changed / woke
+ * up" hook, a wall-clock jump, or missing server ping frames) checks the socket at once with a
+ * WebSocket ping where the runtime has one, else a `{}` if the 45 s floor allows, else by
+ * reconnecting; no answer within requestTimeout → reconnect at once, backoff reset.
+ * `setOnline(false)` closes the socket and makes no attempt until `setOnline(true)`.
+ *
  * It owns the socket and the timers; it knows nothing of records, keys or observers. Parsed
  * frames go up to the service through the ConnectionDelegate.
  */
@@ -48,8 +54,13 @@ export interface ConnectionOptions {
   subprotocol: string | null;
   /** ms the opening handshake may take. */
   connectTimeout: number;
+  /** ms between wall-clock checks for a sleep; 0 disables. */
+  wakeCheckInterval?: number;
   logger: Logger;
 }
+
+/** A wall-clock gap this much longer than the check timer's period means the machine slept. */
+export const WAKE_SLACK = 30_000;
 
 export type InboundMessage = WebPushNotification | LegacyNotification | BroadcastMessage;
 
@@ -93,6 +104,15 @@ export class Connection {
   #protocols: string[];
   /** The last failure warned about; the same cause again is logged at debug only. */
   #lastFailureKey: string | null = null;
+  #online = true;
+  /** Set while a liveness probe waits for any answer. */
+  #probeTimer: ReturnType<typeof setTimeout> | null = null;
+  #wakeTimer: ReturnType<typeof setInterval> | null = null;
+  #wakeLast = 0;
+  /** Server WebSocket pings seen on this socket: their period, once two were seen. */
+  #lastServerPing = 0;
+  #serverPingPeriod = 0;
+  #serverPingTimer: ReturnType<typeof setTimeout> | null = null;
   #pingTimer: ReturnType<typeof setTimeout> | null = null;
   #backoffTimer: ReturnType<typeof setTimeout> | null = null;
   #requestTimer: ReturnType<typeof setInterval> | null = null;
@@ -130,13 +150,64 @@ export class Connection {
 
   /** Open a socket if there is none; a pending backoff is cut short. */
   connect(): void {
+    this.#startWakeCheck();
     this.#beginSetup();
   }
 
   /** Full shutdown: socket closed, every timer cancelled, pending requests rejected. */
   shutdown(): void {
     this.#cancelBackoff();
+    this.#stopWakeCheck();
     this.#teardown(true);
+  }
+
+  get online(): boolean {
+    return this.#online;
+  }
+
+  /**
+   * Offline: close the socket and make no connection attempt (pending requests wait, and time
+   * out as usual). Online: connect at once with the backoff reset.
+   */
+  setOnline(online: boolean): void {
+    if (online === this.#online) return;
+    this.#online = online;
+    this.#options.logger.info(`push: ${online ? "online: connecting" : "offline: closing the connection"}`);
+    this.#cancelBackoff();
+    if (!online) {
+      this.#teardown(false);
+      return;
+    }
+    this.#retryFailCount = 0;
+    this.#beginSetup();
+  }
+
+  /**
+   * The network may have changed or the machine woke up: check the socket now. Not Ready (a
+   * backoff or handshake pending over what may be a dead network) → start over at once.
+   */
+  probe(why: string): void {
+    if (!this.#online) return;
+    const { logger } = this.#options;
+    if (this.#state !== "Ready" || !this.#transport) {
+      if (this.#state === "ShutDown" && !this.#backoffTimer) return;
+      logger.info(`push: ${why}; connecting again now`);
+      this.#reconnectNow();
+      return;
+    }
+    if (this.#probeTimer) return;
+    const sent = this.#transport.ping() || this.#sendPingNowIfAllowed();
+    if (!sent) {
+      logger.info(`push: ${why}; a {} ping went out under ${MIN_PING_INTERVAL} ms ago, so reconnecting`);
+      this.#reconnectNow();
+      return;
+    }
+    logger.debug(`push: ${why}; checking the connection`);
+    this.#probeTimer = setTimeout(() => {
+      this.#probeTimer = null;
+      logger.info(`push: no answer within ${this.#options.requestTimeout} ms after ${why}; reconnecting`);
+      this.#reconnectNow();
+    }, this.#options.requestTimeout);
   }
 
   /**
@@ -187,7 +258,7 @@ export class Connection {
   }
 
   #beginSetup(): void {
-    if (this.#state !== "ShutDown") return;
+    if (this.#state !== "ShutDown" || !this.#online) return;
     this.#cancelBackoff();
     const generation = ++this.#generation;
     try {
@@ -200,6 +271,7 @@ export class Connection {
           binary: () => this.#options.logger.warn("push: ignoring a binary frame"),
           close: (code, reason) => this.#onClose(code, reason),
           failed: (reason) => this.#onFailed(reason),
+          control: (kind) => this.#onControl(kind),
         },
         { protocols: this.#protocols, connectTimeout: this.#options.connectTimeout },
       );
@@ -270,6 +342,14 @@ export class Connection {
     this.#startBackoff();
   }
 
+  /** A dead socket found by a probe: start over without waiting, as a fresh start would. */
+  #reconnectNow(): void {
+    this.#cancelBackoff();
+    this.#retryFailCount = 0;
+    this.#teardown(false);
+    this.#beginSetup();
+  }
+
   /** Back to ShutDown. Pending requests survive (they are re-sent after the next hello) unless cancelled. */
   #teardown(cancelPending: boolean, error?: ConnectFailure): void {
     this.#transport?.close();
@@ -277,6 +357,8 @@ export class Connection {
     this.#generation++;
     this.#lastPingTime = 0;
     this.#lastPingSent = 0;
+    this.#clearProbe();
+    this.#clearServerPingWatch();
     this.#inbox = null;
     this.#gate = [];
     this.#clearPingTimer();
@@ -318,6 +400,7 @@ export class Connection {
     }
     // Any frame at all answers an outstanding ping, even one that does not parse.
     this.#lastPingTime = 0;
+    this.#alive();
     const result = parseServerFrame(text);
     const badHello = this.#badHello(result);
     if (badHello) {
@@ -417,6 +500,82 @@ export class Connection {
   // -------------------------------------------------------------------------------------------
   // Ping and request timeouts
 
+  // -------------------------------------------------------------------------------------------
+  // Liveness: probes, server ping frames, wake-up detection
+
+  /** Anything from the server proves the socket alive: a probe is answered, the ping watch re-armed. */
+  #alive(): void {
+    this.#clearProbe();
+    this.#armServerPingWatch();
+  }
+
+  #clearProbe(): void {
+    if (this.#probeTimer) clearTimeout(this.#probeTimer);
+    this.#probeTimer = null;
+  }
+
+  #sendPingNowIfAllowed(): boolean {
+    if (!this.#transport) return false;
+    if (this.#lastPingSent && Date.now() - this.#lastPingSent < MIN_PING_INTERVAL) return false;
+    this.#clearPingTimer();
+    this.#lastPingSent = Date.now();
+    return this.#transport.send(PING_FRAME);
+  }
+
+  /**
+   * A WebSocket ping or pong frame (Node `ws`). Server pings come every auto_ping_interval; once
+   * two were seen, their absence for 1.5 periods plus requestTimeout triggers a probe, which
+   * finds a dead socket long before pingInterval (30 min by default) would.
+   */
+  #onControl(kind: "ping" | "pong"): void {
+    if (kind === "ping") {
+      const now = Date.now();
+      if (this.#lastServerPing) this.#serverPingPeriod = now - this.#lastServerPing;
+      this.#lastServerPing = now;
+    }
+    this.#alive();
+  }
+
+  #armServerPingWatch(): void {
+    if (this.#serverPingTimer) clearTimeout(this.#serverPingTimer);
+    this.#serverPingTimer = null;
+    if (!this.#serverPingPeriod || this.#state !== "Ready") return;
+    const deadline = Math.round(this.#serverPingPeriod * 1.5 + this.#options.requestTimeout);
+    this.#serverPingTimer = setTimeout(() => {
+      this.#serverPingTimer = null;
+      this.probe(`no server ping for ${deadline} ms`);
+    }, deadline);
+  }
+
+  #clearServerPingWatch(): void {
+    if (this.#serverPingTimer) clearTimeout(this.#serverPingTimer);
+    this.#serverPingTimer = null;
+    this.#lastServerPing = 0;
+    this.#serverPingPeriod = 0;
+  }
+
+  /**
+   * Without an embedder hook a sleep still shows: a timer due every `wakeCheckInterval` finds
+   * the wall clock jumped far past it (timers do not run while the machine sleeps).
+   */
+  #startWakeCheck(): void {
+    const interval = this.#options.wakeCheckInterval ?? 0;
+    if (this.#wakeTimer || interval <= 0) return;
+    this.#wakeLast = Date.now();
+    this.#wakeTimer = setInterval(() => {
+      const now = Date.now();
+      const gap = now - this.#wakeLast;
+      this.#wakeLast = now;
+      if (gap > interval + WAKE_SLACK) this.probe(`the clock jumped ${Math.round(gap / 1000)} s (woke up?)`);
+    }, interval);
+    (this.#wakeTimer as { unref?: () => void }).unref?.();
+  }
+
+  #stopWakeCheck(): void {
+    if (this.#wakeTimer) clearInterval(this.#wakeTimer);
+    this.#wakeTimer = null;
+  }
+
   /** The next `{}` after pingInterval of silence, and never sooner than the floor after the last one. */
   #armPing(): void {
     this.#clearPingTimer();
@@ -461,8 +620,9 @@ export class Connection {
     const now = Date.now();
     const { requestTimeout } = this.#options;
     if (this.#lastPingTime && now - this.#lastPingTime > requestTimeout) {
-      this.#options.logger.info("push: no reply to ping; reconnecting");
-      this.#reconnect();
+      // A dead socket, not a refusing server: a fresh connection right away is what helps.
+      this.#options.logger.info("push: no reply to ping; reconnecting now");
+      this.#reconnectNow();
       this.#maybeStopRequestTimer();
       return;
     }

@@ -37,6 +37,11 @@ export interface PushServiceOptions {
   subprotocol?: string | null;
   /** ms the WebSocket opening handshake (TCP, TLS, HTTP upgrade) may take. Default 20 000. */
   connectTimeout?: number;
+  /**
+   * ms between wall-clock checks that notice the machine slept (the clock jumped more than 30 s
+   * past the check) and then act as networkChanged(). Default 10 000; 0 turns it off.
+   */
+  wakeCheckInterval?: number;
   /** Per-subscription window of message ids kept to drop duplicates; 0 disables. Default 100. */
   maxRecentMessageIDs?: number;
   /** Allow ws:// to a non-loopback host. Default false. */
@@ -62,6 +67,7 @@ const DEFAULTS = {
   retryBaseInterval: 5_000,
   pingInterval: 1_800_000,
   connectTimeout: 20_000,
+  wakeCheckInterval: 10_000,
   maxRecentMessageIDs: 100,
   quotaUpdateDelay: 3_000,
 };
@@ -81,6 +87,7 @@ export type ResolvedOptions = Required<
     | "retryBaseInterval"
     | "pingInterval"
     | "connectTimeout"
+    | "wakeCheckInterval"
     | "maxRecentMessageIDs"
     | "quotaUpdateDelay"
     | "logger"
@@ -96,6 +103,10 @@ export function resolveOptions(options: PushServiceOptions): ResolvedOptions {
     retryBaseInterval: positive("retryBaseInterval", options.retryBaseInterval ?? DEFAULTS.retryBaseInterval),
     pingInterval: positive("pingInterval", options.pingInterval ?? DEFAULTS.pingInterval),
     connectTimeout: positive("connectTimeout", options.connectTimeout ?? DEFAULTS.connectTimeout),
+    wakeCheckInterval: nonNegativeInteger(
+      "wakeCheckInterval",
+      options.wakeCheckInterval ?? DEFAULTS.wakeCheckInterval,
+    ),
     subprotocol: checkSubprotocol(options.subprotocol ?? null),
     maxRecentMessageIDs: nonNegativeInteger(
       "maxRecentMessageIDs",

@@ -138,3 +138,26 @@ describe("connection errors", () => {
     );
   });
 });
+
+describe("online / offline through PushService", () => {
+  it("setOnline(false) before start makes no attempt; setOnline(true) connects at once", async () => {
+    const scripted = await ScriptedServer.start();
+    const { service } = newService(scripted.url, { retryBaseInterval: 5 });
+    services.push(service);
+    service.setOnline(false);
+    expect(service.online).toBe(false);
+    await service.start();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(scripted.all).toHaveLength(0);
+    expect(service.state).toBe("ShutDown");
+    service.setOnline(true);
+    const connection = await scripted.nextConnection();
+    await connection.acceptHello();
+    await service.ready();
+    service.setOnline(false);
+    await connection.closed;
+    expect(service.state).toBe("ShutDown");
+    expect(() => service.setOnline("yes" as unknown as boolean)).toThrow(TypeError);
+    await scripted.close();
+  });
+});
