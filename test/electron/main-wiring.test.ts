@@ -16,6 +16,7 @@ import {
   type IpcMainLike,
   type PushInMain,
   type PushMessageIPC,
+  type SetupPushOptions,
   setupPushInMain,
   type WindowLike,
 } from "../../examples/electron/main.ts";
@@ -105,13 +106,14 @@ afterEach(async () => {
 });
 
 /** The main process starting: Electron's app hands out the userData folder. */
-async function startMain(): Promise<PushInMain> {
+async function startMain(extra: Partial<SetupPushOptions> = {}): Promise<PushInMain> {
   const push = await setupPushInMain({
     app: { getPath: () => userData },
     ipcMain,
     BrowserWindow: { getAllWindows: () => windows },
     serverURL: server.url,
     logger: captureLogger(),
+    ...extra,
   });
   running.push(push);
   await push.service.ready();
@@ -183,19 +185,8 @@ describe("Electron main-process wiring: sleep and network changes", () => {
   it("suspend takes the service offline, resume reconnects; net.isOnline() going false and true does the same", async () => {
     const powerMonitor = new EventEmitter();
     let online = true;
-    const push = await setupPushInMain({
-      app: { getPath: () => userData },
-      ipcMain,
-      BrowserWindow: { getAllWindows: () => windows },
-      serverURL: server.url,
-      logger: captureLogger(),
-      powerMonitor,
-      net: { isOnline: () => online },
-      netCheckInterval: 10,
-    });
-    running.push(push);
+    const push = await startMain({ powerMonitor, net: { isOnline: () => online }, netCheckInterval: 10 });
     const { service } = push;
-    await service.ready();
 
     powerMonitor.emit("suspend");
     expect(service.online).toBe(false);

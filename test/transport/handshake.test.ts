@@ -133,20 +133,7 @@ describe("subprotocol replies", () => {
 
   it("refuses a socket that opened with a subprotocol nobody asked for (a runtime that does not check)", async () => {
     FakeWebSocket.reset();
-    const outcome = new Promise<Outcome>((resolve) => {
-      new Transport(
-        "wss://push.example/",
-        FakeWebSocket,
-        {
-          open: () => resolve({ opened: true, protocol: "?" }),
-          text: () => {},
-          binary: () => {},
-          close: () => {},
-          failed: (failure) => resolve({ opened: false, failure }),
-        },
-        { protocols: [], connectTimeout: 10_000 },
-      );
-    });
+    const outcome = attempt("wss://push.example/", { Ctor: FakeWebSocket });
     const socket = FakeWebSocket.last as FakeWebSocket & { protocol: string };
     socket.protocol = "other";
     socket.open();
@@ -231,20 +218,7 @@ describe("why a connection failed", () => {
 
   it("closed-before-open: a browser socket that only says 1006", async () => {
     FakeWebSocket.reset();
-    const outcome = new Promise<Outcome>((resolve) => {
-      new Transport(
-        "wss://push.example/",
-        FakeWebSocket,
-        {
-          open: () => resolve({ opened: true, protocol: "" }),
-          text: () => {},
-          binary: () => {},
-          close: () => {},
-          failed: (failure) => resolve({ opened: false, failure }),
-        },
-        { protocols: [], connectTimeout: 10_000 },
-      );
-    });
+    const outcome = attempt("wss://push.example/", { Ctor: FakeWebSocket });
     // What Chromium gives for any failed handshake: a bare Event, then close 1006.
     FakeWebSocket.last.onerror?.({ type: "error" });
     FakeWebSocket.last.serverClose(1006);
