@@ -107,6 +107,7 @@ export class Connection {
   #online = true;
   /** Set while a liveness probe waits for any answer. */
   #probeTimer: ReturnType<typeof setTimeout> | null = null;
+  #helloTimer: ReturnType<typeof setTimeout> | null = null;
   #wakeTimer: ReturnType<typeof setInterval> | null = null;
   #wakeLast = 0;
   /** Server WebSocket pings seen on this socket: their period, once two were seen. */
@@ -299,6 +300,14 @@ export class Connection {
       return;
     }
     this.#setState("WaitingForHello");
+    // A server that opens the socket and never answers hello would otherwise hold it forever.
+    this.#helloTimer = setTimeout(() => {
+      this.#helloTimer = null;
+      this.#options.logger.warn(
+        `push: no hello reply within ${this.#options.requestTimeout} ms; reconnecting`,
+      );
+      this.#reconnect();
+    }, this.#options.requestTimeout);
   }
 
   #onClose(code: number, reason: string): void {
@@ -359,6 +368,7 @@ export class Connection {
     this.#lastPingSent = 0;
     this.#clearProbe();
     this.#clearServerPingWatch();
+    this.#clearHelloTimer();
     this.#inbox = null;
     this.#gate = [];
     this.#clearPingTimer();
@@ -454,7 +464,13 @@ export class Connection {
     }
   }
 
+  #clearHelloTimer(): void {
+    if (this.#helloTimer) clearTimeout(this.#helloTimer);
+    this.#helloTimer = null;
+  }
+
   async #onHello(reply: HelloReply): Promise<void> {
+    this.#clearHelloTimer();
     const generation = this.#generation;
     this.#inbox = [];
     try {

@@ -19,7 +19,7 @@ export interface PushServiceOptions {
   db?: PushDB;
   /** WebSocket constructor; default the native one, else `ws`. */
   WebSocket?: WebSocketConstructor;
-  /** ms to wait for a register/unregister reply or a pong. Default 10 000. */
+  /** ms to wait for a register/unregister reply, the hello reply, a pong or a liveness probe. Default 10 000. */
   requestTimeout?: number;
   /** ms; reconnect backoff is retryBaseInterval × 2^n, capped at pingInterval. Default 5 000. */
   retryBaseInterval?: number;

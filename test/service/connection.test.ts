@@ -247,6 +247,23 @@ describe("Connection", () => {
     expect(FakeWebSocket.last).not.toBe(socket);
   });
 
+  it("gives up on a server that opens the socket and never answers hello, after requestTimeout", async () => {
+    harness.connection.connect();
+    const socket = FakeWebSocket.last;
+    socket.open();
+    await vi.advanceTimersByTimeAsync(TIMEOUT - 1);
+    expect(harness.connection.state).toBe("WaitingForHello");
+    await vi.advanceTimersByTimeAsync(1);
+    expect(harness.connection.state).toBe("ShutDown");
+    expect(socket.closedByClient).toBe(1000);
+    await vi.advanceTimersByTimeAsync(BASE);
+    expect(FakeWebSocket.last).not.toBe(socket);
+    // A hello answered in time clears the deadline.
+    await handshake();
+    await vi.advanceTimersByTimeAsync(3 * TIMEOUT);
+    expect(harness.connection.state).toBe("Ready");
+  });
+
   it("re-arms the ping timer on every parsed message", async () => {
     harness.connection.connect();
     const socket = await handshake();
