@@ -32,6 +32,7 @@ import {
 } from "../protocol/messages.ts";
 import { type ConnectFailure, failureKey } from "../transport/failure.ts";
 import { Transport, type WebSocketConstructor } from "../transport/websocket.ts";
+import { WakeDetector } from "./wake.ts";
 
 export type ConnectionState = "ShutDown" | "WaitingForWebSocket" | "WaitingForHello" | "Ready";
 
@@ -58,9 +59,6 @@ export interface ConnectionOptions {
   wakeCheckInterval?: number;
   logger: Logger;
 }
-
-/** A wall-clock gap this much longer than the check timer's period means the machine slept. */
-export const WAKE_SLACK = 30_000;
 
 export type InboundMessage = WebPushNotification | LegacyNotification | BroadcastMessage;
 
@@ -108,8 +106,7 @@ export class Connection {
   /** Set while a liveness probe waits for any answer. */
   #probeTimer: ReturnType<typeof setTimeout> | null = null;
   #helloTimer: ReturnType<typeof setTimeout> | null = null;
-  #wakeTimer: ReturnType<typeof setInterval> | null = null;
-  #wakeLast = 0;
+  readonly #wake: WakeDetector;
   /** Server WebSocket pings seen on this socket: their period, once two were seen. */
   #lastServerPing = 0;
   #serverPingPeriod = 0;
@@ -127,6 +124,9 @@ export class Connection {
     this.#options = options;
     this.#delegate = delegate;
     this.#protocols = options.subprotocol ? [options.subprotocol] : [];
+    this.#wake = new WakeDetector(options.wakeCheckInterval ?? 0, (gap) =>
+      this.probe(`the clock jumped ${Math.round(gap / 1000)} s (woke up?)`),
+    );
     this.#pingInterval = Math.max(options.pingInterval, MIN_PING_INTERVAL);
     if (options.pingInterval < MIN_PING_INTERVAL) {
       options.logger.warn(
@@ -151,14 +151,14 @@ export class Connection {
 
   /** Open a socket if there is none; a pending backoff is cut short. */
   connect(): void {
-    this.#startWakeCheck();
+    this.#wake.start();
     this.#beginSetup();
   }
 
   /** Full shutdown: socket closed, every timer cancelled, pending requests rejected. */
   shutdown(): void {
     this.#cancelBackoff();
-    this.#stopWakeCheck();
+    this.#wake.stop();
     this.#teardown(true);
   }
 
@@ -514,9 +514,6 @@ export class Connection {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Ping and request timeouts
-
-  // -------------------------------------------------------------------------------------------
   // Liveness: probes, server ping frames, wake-up detection
 
   /** Anything from the server proves the socket alive: a probe is answered, the ping watch re-armed. */
@@ -570,27 +567,8 @@ export class Connection {
     this.#serverPingPeriod = 0;
   }
 
-  /**
-   * Without an embedder hook a sleep still shows: a timer due every `wakeCheckInterval` finds
-   * the wall clock jumped far past it (timers do not run while the machine sleeps).
-   */
-  #startWakeCheck(): void {
-    const interval = this.#options.wakeCheckInterval ?? 0;
-    if (this.#wakeTimer || interval <= 0) return;
-    this.#wakeLast = Date.now();
-    this.#wakeTimer = setInterval(() => {
-      const now = Date.now();
-      const gap = now - this.#wakeLast;
-      this.#wakeLast = now;
-      if (gap > interval + WAKE_SLACK) this.probe(`the clock jumped ${Math.round(gap / 1000)} s (woke up?)`);
-    }, interval);
-    (this.#wakeTimer as { unref?: () => void }).unref?.();
-  }
-
-  #stopWakeCheck(): void {
-    if (this.#wakeTimer) clearInterval(this.#wakeTimer);
-    this.#wakeTimer = null;
-  }
+  // -------------------------------------------------------------------------------------------
+  // Ping and request timeouts
 
   /** The next `{}` after pingInterval of silence, and never sooner than the floor after the last one. */
   #armPing(): void {
