@@ -6,9 +6,10 @@
 
 import "fake-indexeddb/auto";
 import { IDBFactory } from "fake-indexeddb";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import webpush from "web-push";
 import WebSocket from "ws";
+import { createMemoryStorage, openMemoryPushDB } from "../../src/db/memory.ts";
 import type { PushMessageEvent } from "../../src/observers.ts";
 import { createPushServer, type PushServer, type PushServerOptions } from "../../src/server/index.ts";
 import { sendPush } from "../../src/server/send.ts";
@@ -123,6 +124,49 @@ describe("library ⇄ local push server", () => {
     expect(second.service.uaid).toBe(uaid);
     expect(sockets.map((socket) => socket.protocol)).toEqual(["", ""]);
     await drained();
+  });
+
+  it("keeps a connection to the local server, which closes a client pinging under 45 s apart, for ten minutes", async () => {
+    vi.useFakeTimers({
+      toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"],
+      shouldAdvanceTime: true,
+    });
+    try {
+      // A server started under the fake clock, so both sides measure ping gaps on it.
+      await server.close();
+      await startServer();
+      const sent: string[] = [];
+      const Counting = class extends WebSocket {
+        override send(data: string) {
+          sent.push(data);
+          super.send(data);
+        }
+      } as unknown as WebSocketConstructor;
+      // pingInterval 1 s asks for far too many pings; the 45 s floor keeps the server content.
+      const { service, logger } = agent({
+        db: openMemoryPushDB(createMemoryStorage()),
+        WebSocket: Counting,
+        pingInterval: 1_000,
+      });
+      await service.start();
+      await service.ready();
+      let drops = 0;
+      service.observe("state-change", ({ previous }) => {
+        if (previous === "Ready") drops++;
+      });
+      // Ten minutes of silence: {} pings, and the server's own WebSocket ping at 5 min. Time moves
+      // in 500 ms steps with the real sockets' I/O in between, so a reply can beat its deadline.
+      for (let elapsed = 0; elapsed < 600_000; elapsed += 500) {
+        await vi.advanceTimersByTimeAsync(500);
+        for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve));
+      }
+      expect(drops, logger.text()).toBe(0);
+      expect(service.state).toBe("Ready");
+      const pings = sent.filter((frame) => frame === "{}").length;
+      expect(pings).toBe(Math.floor(600_000 / 45_000));
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("refuses push-notification by default, like autoconnect 1.83.1, and echoes it with echoSubprotocol", async () => {
