@@ -7,7 +7,7 @@
  */
 
 import { request } from "node:http";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import webpush from "web-push";
 import { sendPush } from "../../src/server/send.ts";
 import { startServer, subscriptionKeys, TestClient } from "../server/helpers.ts";
@@ -181,6 +181,37 @@ describe("push-agent serve, frame for frame against autoconnect 1.83.1", () => {
     expect([hello, current, changed]).toEqual(
       recorded.map((frame) => (frame.messageType === "hello" ? { ...frame, uaid: hello.uaid } : frame)),
     );
+  });
+
+  it("WebSocket pings like autoconnect's PingManager: the next one auto_ping_interval after the pong", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"] });
+    try {
+      const server = await startServer({ autoPingInterval: 1_000, autoPingTimeout: 4_000 });
+      const client = await TestClient.connect(server.url, { autoPong: false });
+      await client.hello();
+      let pings = 0;
+      client.ws.on("ping", () => pings++);
+      /** Let the real sockets carry what is in flight. */
+      const settle = async () => {
+        for (let turn = 0; turn < 20; turn++) await new Promise((resolve) => setImmediate(resolve));
+      };
+      await vi.advanceTimersByTimeAsync(1_000);
+      await vi.waitFor(() => expect(pings).toBe(1));
+      // Answer late, 800 ms after the ping: a fixed cadence would ping again at 2 000 ms.
+      await vi.advanceTimersByTimeAsync(800);
+      client.ws.pong();
+      await settle();
+      await vi.advanceTimersByTimeAsync(999);
+      await settle();
+      expect(pings).toBe(1);
+      await vi.advanceTimersByTimeAsync(1);
+      await vi.waitFor(() => expect(pings).toBe(2));
+      // No pong at all: closed 1011 PongTimeout after auto_ping_timeout.
+      await vi.advanceTimersByTimeAsync(4_000);
+      expect(await client.closed).toEqual({ code: 1011, reason: "PongTimeout" });
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("excessive ping: {} answered {}, a second {} at once closes 1011 SM", async () => {
