@@ -75,6 +75,8 @@ export async function createPushServer(options?: PushServerOptions): Promise<Pus
     handleProtocols: (protocols) =>
       opts.echoSubprotocol && protocols.has("push-notification") ? "push-notification" : false,
   });
+  // actix (autoconnect) dates its 101 reply; `ws` would not.
+  wss.on("headers", (headers) => headers.push(`Date: ${new Date(opts.now()).toUTCString()}`));
   wss.on("connection", (ws) => new Session(ws, hub));
 
   const split = opts.endpointPort !== undefined;

@@ -75,8 +75,7 @@ describe("push-agent serve, frame for frame against autoconnect 1.83.1", () => {
       const ours = await upgradeReply(server.url, reply.requested === "(none)" ? undefined : reply.requested);
       expect(ours.status).toBe(reply.status);
       expect(ours.headers).not.toContain("sec-websocket-protocol");
-      // autoconnect (actix) adds a Date header; `ws` does not (documented in ARCHITECTURE.md).
-      expect(ours.headers).toEqual(reply.headers.filter((name) => name !== "date"));
+      expect(ours.headers).toEqual(reply.headers);
     }
   });
 
