@@ -17,6 +17,7 @@ export { PushError } from "./errors.ts";
 export type { Logger } from "./log.ts";
 export { shortEndpoint } from "./log.ts";
 export type {
+  ConnectionErrorEvent,
   DecryptErrorEvent,
   Observer,
   PushEventMap,
@@ -28,8 +29,11 @@ export type {
 } from "./observers.ts";
 export type { BroadcastHandler, BroadcastPhase } from "./service/broadcasts.ts";
 export type { ConnectionState } from "./service/connection.ts";
+export { MIN_PING_INTERVAL } from "./service/connection.ts";
 export type { PushManager, PushServiceOptions, SubscribeOptions } from "./service/push-service.ts";
 export { PushService } from "./service/push-service.ts";
 export type { PushSubscriptionJSON, PushSubscriptionOptions } from "./subscription.ts";
 export { PushMessageData, PushSubscription } from "./subscription.ts";
+export type { ConnectFailure, ConnectFailureKind } from "./transport/failure.ts";
 export type { WebSocketConstructor, WebSocketLike } from "./transport/websocket.ts";
+export { PUSH_SUBPROTOCOL } from "./transport/websocket.ts";

@@ -70,8 +70,12 @@ export async function createPushServer(options?: PushServerOptions): Promise<Pus
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: MAX_FRAME_BYTES,
-    handleProtocols: (protocols) => (protocols.has("push-notification") ? "push-notification" : false),
+    // autoconnect negotiates no subprotocol (ws would otherwise echo the first one asked for).
+    handleProtocols: (protocols) =>
+      opts.echoSubprotocol && protocols.has("push-notification") ? "push-notification" : false,
   });
+  // actix (autoconnect) dates its 101 reply; `ws` would not.
+  wss.on("headers", (headers) => headers.push(`Date: ${new Date(opts.now()).toUTCString()}`));
   wss.on("connection", (ws) => new Session(ws, hub));
 
   const split = opts.endpointPort !== undefined;

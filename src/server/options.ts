@@ -21,6 +21,11 @@ export interface PushServerOptions {
   msgLimit?: number;
   /** Largest accepted push body in bytes. Default 5630. */
   maxDataBytes?: number;
+  /**
+   * Echo the `push-notification` subprotocol when a client asks for it. Default false: like
+   * autoconnect 1.83.1, the 101 reply never carries a subprotocol.
+   */
+  echoSubprotocol?: boolean;
   /** ms a new socket has to send hello. Default 5000. */
   handshakeTimeout?: number;
   /** ms between WebSocket-level ping frames. Default 300000. */
@@ -59,6 +64,7 @@ export interface ResolvedOptions {
   endpointURL: string | undefined;
   msgLimit: number;
   maxDataBytes: number;
+  echoSubprotocol: boolean;
   handshakeTimeout: number;
   autoPingInterval: number;
   autoPingTimeout: number;
@@ -82,6 +88,7 @@ export function resolveOptions(options: PushServerOptions = {}): ResolvedOptions
     endpointURL: options.endpointURL === undefined ? undefined : baseURL(options.endpointURL),
     msgLimit: positive("msgLimit", options.msgLimit ?? 150),
     maxDataBytes: positive("maxDataBytes", options.maxDataBytes ?? 5630),
+    echoSubprotocol: options.echoSubprotocol === true,
     handshakeTimeout: positive("handshakeTimeout", options.handshakeTimeout ?? 5000),
     autoPingInterval: positive("autoPingInterval", options.autoPingInterval ?? 300_000),
     autoPingTimeout: positive("autoPingTimeout", options.autoPingTimeout ?? 4000),

@@ -59,9 +59,8 @@ export class Session {
     ws.on("close", (code, reason) => this.#teardown(`client closed ${code} ${reason.toString()}`.trim()));
     ws.on("error", (err) => hub.logger.debug(`push-server: socket error: ${err.message}`));
     this.#handshakeTimer = setTimeout(() => this.close("handshakeTimeout"), hub.options.handshakeTimeout);
-    this.#pingTimer = setInterval(() => this.#sendPingFrame(), hub.options.autoPingInterval);
     this.#handshakeTimer.unref();
-    this.#pingTimer.unref();
+    this.#schedulePing();
   }
 
   get ready(): boolean {
@@ -340,16 +339,25 @@ export class Session {
     if (this.#ws.readyState === WebSocket.OPEN) this.#ws.send(JSON.stringify(message));
   }
 
+  /** autoconnect's PingManager: a ping auto_ping_interval after the last pong (or the start). */
+  #schedulePing(): void {
+    this.#pingTimer = setTimeout(() => this.#sendPingFrame(), this.#hub.options.autoPingInterval);
+    this.#pingTimer.unref();
+  }
+
   #sendPingFrame(): void {
-    if (this.#pongTimer || this.#ws.readyState !== WebSocket.OPEN) return;
+    if (this.#ws.readyState !== WebSocket.OPEN) return;
     this.#ws.ping();
     this.#pongTimer = setTimeout(() => this.close("pongTimeout"), this.#hub.options.autoPingTimeout);
     this.#pongTimer.unref();
   }
 
+  /** Only the pong to our ping counts; an unsolicited one changes nothing (as in autoconnect). */
   #onPong(): void {
+    if (!this.#pongTimer || this.#state === "closed") return;
     clearTimeout(this.#pongTimer);
     this.#pongTimer = undefined;
+    this.#schedulePing();
   }
 
   /** Runs once, on whichever comes first: a server-side close or the socket's close event. */
@@ -358,7 +366,7 @@ export class Session {
     this.#state = "closed";
     this.#closeInfo = how;
     clearTimeout(this.#handshakeTimer);
-    clearInterval(this.#pingTimer);
+    clearTimeout(this.#pingTimer);
     clearTimeout(this.#pongTimer);
     this.#stopBroadcasts?.();
     const hub = this.#hub;

@@ -20,6 +20,7 @@ import {
   unregisterFrame,
 } from "../protocol/messages.ts";
 import { PushSubscription } from "../subscription.ts";
+import type { ConnectFailure } from "../transport/failure.ts";
 import { loadDefaultWebSocket } from "../transport/websocket.ts";
 import { type BroadcastHandler, Broadcasts } from "./broadcasts.ts";
 import { Connection, type ConnectionState, type InboundMessage } from "./connection.ts";
@@ -59,6 +60,7 @@ export class PushService {
   #dataEnabled = true;
   #readyWaiters: { resolve(): void; reject(error: Error): void }[] = [];
   readonly #subscribing = new Map<string, Promise<PushSubscription>>();
+  #online = true;
   readonly #lifecycle: SiteLifecycle;
   readonly #delivery: Delivery;
 
@@ -123,10 +125,11 @@ export class PushService {
         hello: () => this.#helloPayload(),
         handshake: (reply) => this.#handshake(reply),
         message: (message) => this.#onMessage(message),
-        stateChanged: (state, previous) => this.#onStateChange(state, previous),
+        stateChanged: (state, previous, error) => this.#onStateChange(state, previous, error),
       },
     );
     await this.#broadcasts.attach(db, this.#connection);
+    if (!this.#online) this.#connection.setOnline(false);
     this.#connection.connect();
     void this.dropExpired().catch((error) =>
       this.#logger.warn(`push: dropping expired subscriptions failed: ${describeError(error)}`),
@@ -144,6 +147,33 @@ export class PushService {
     }
     const { openIndexedDBPushDB } = await import("../db/indexeddb.ts");
     return openIndexedDBPushDB({ indexedDB: factory, name: this.#options.databaseName });
+  }
+
+  /**
+   * Tell the service the network may have changed or the machine woke up (Electron's
+   * powerMonitor `resume`, a network-change event). It checks the socket at once (a WebSocket
+   * ping in Node, else a `{}` when the 45 s floor allows, else a reconnect) and, without an
+   * answer within requestTimeout, reconnects at once with the backoff reset. A pending backoff
+   * is cut short. Without this hook a sleep is still noticed by the wall clock (wakeCheckInterval).
+   */
+  networkChanged(): void {
+    this.#connection?.probe("the network changed");
+  }
+
+  /**
+   * `false`: the device is offline (the browser's `offline` event): the socket is closed and no
+   * connection is attempted until `setOnline(true)`, which connects at once with the backoff
+   * reset. Before start() it sets the state start() begins in.
+   */
+  setOnline(online: boolean): void {
+    if (typeof online !== "boolean") throw new TypeError("setOnline(online) needs a boolean");
+    this.#online = online;
+    this.#connection?.setOnline(online);
+  }
+
+  /** false after setOnline(false), until setOnline(true). */
+  get online(): boolean {
+    return this.#online;
   }
 
   /** Resolves the next time the connection is Ready (at once if it is Ready now). */
@@ -416,9 +446,10 @@ export class PushService {
     }
   }
 
-  #onStateChange(state: ConnectionState, previous: ConnectionState): void {
+  #onStateChange(state: ConnectionState, previous: ConnectionState, error?: ConnectFailure): void {
     this.#broadcasts.connectionChanged(state);
-    this.#bus.notify("state-change", { state, previous });
+    this.#bus.notify("state-change", error ? { state, previous, error } : { state, previous });
+    if (error) this.#bus.notify("connection-error", { serverURL: this.#config.serverURL, error });
     if (state !== "Ready") return;
     const waiters = this.#readyWaiters;
     this.#readyWaiters = [];

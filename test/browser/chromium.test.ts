@@ -202,4 +202,32 @@ describe.skipIf(!HAS_CHROMIUM)(SUITE, () => {
     // The library's default logger warns on the console: a clean run leaves nothing there.
     expect(browserLog).toEqual([]);
   });
+
+  it("connects to a server that echoes no subprotocol; asking for one would fail, and a failure is typed", async () => {
+    await openPage();
+    // The local server answers like autoconnect 1.83.1: no Sec-WebSocket-Protocol in the 101.
+    const plain = await page.evaluate((url) => window.pushAgent.probe(url, []), pushServer.url);
+    expect(plain).toEqual({ opened: true, protocol: "", code: 0 });
+    // Why push-agent asks for none: Chromium fails a handshake whose asked-for subprotocol is not echoed.
+    const asking = await page.evaluate(
+      (url) => window.pushAgent.probe(url, ["push-notification"]),
+      pushServer.url,
+    );
+    expect(asking).toEqual({ opened: false, protocol: "", code: 1006 });
+
+    // A browser gives no reason for a failed handshake; the typed error says exactly that.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const error = await page.evaluate(
+      (url) => window.pushAgent.firstConnectionError(url),
+      `ws://127.0.0.1:${port}/`,
+    );
+    expect(error).toEqual({
+      kind: "closed-before-open",
+      message: "the connection closed before it opened (1006); the runtime gives no reason",
+    });
+    browserLog.splice(0);
+  });
 });

@@ -84,7 +84,9 @@ describe("connection and hello", () => {
     expect(service.state).toBe("ShutDown");
     await service.start();
     const connection = await server.nextConnection();
-    expect(connection.protocol).toBe("push-notification");
+    // autoconnect negotiates no subprotocol, so push-agent asks for none.
+    expect(connection.protocol).toBe("");
+    expect(connection.requestedProtocols).toEqual([]);
     await connection.acceptHello();
     await service.ready();
     expect(states.map((e) => `${e.previous}→${e.state}`)).toEqual([
