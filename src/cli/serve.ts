@@ -57,6 +57,11 @@ export const serveCommand = defineCommand(
         description:
           "keep uaids, subscriptions, stored messages and keys in DIR (LevelDB) across restarts (default: memory only)",
       },
+      "echo-subprotocol": {
+        type: "boolean",
+        description:
+          "echo a requested push-notification subprotocol (autoconnect never does; for old clients that require it)",
+      },
       verbose: { type: "boolean", short: "v", description: "also log debug lines" },
     },
     details:
@@ -74,6 +79,7 @@ export const serveCommand = defineCommand(
       megaphoneURL: urlOption(values, "megaphone-url", ["http:", "https:"]),
       megaphonePollInterval: integerOption(values, "megaphone-poll-interval", { min: 1 }),
       state: stringOption(values, "state"),
+      echoSubprotocol: booleanOption(values, "echo-subprotocol"),
       logger: lineLogger(ctx.stdout, ctx.stderr, booleanOption(values, "verbose")),
     };
     const server = await createPushServer(withoutUndefined(options));
