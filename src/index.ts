@@ -7,6 +7,7 @@ export type { DecryptErrorCode, EncryptedPush, PushHeaders } from "./crypto/decr
 export { DecryptError, decrypt } from "./crypto/decrypt.ts";
 export type { SubscriptionKeys } from "./crypto/keys.ts";
 export { generateKeys } from "./crypto/keys.ts";
+export type { IndexedDBPushDBOptions } from "./db/indexeddb.ts";
 export { openIndexedDBPushDB } from "./db/indexeddb.ts";
 export type { MemoryStorage } from "./db/memory.ts";
 export { createMemoryStorage, openMemoryPushDB } from "./db/memory.ts";
@@ -37,3 +38,4 @@ export { PushMessageData, PushSubscription } from "./subscription.ts";
 export type { ConnectFailure, ConnectFailureKind } from "./transport/failure.ts";
 export type { WebSocketConstructor, WebSocketLike } from "./transport/websocket.ts";
 export { PUSH_SUBPROTOCOL } from "./transport/websocket.ts";
+export type { BufferSourceLike, IDBFactoryLike, JsonWebKeyLike, TransactionDurability } from "./web-types.ts";

@@ -6,13 +6,14 @@
 import type { PushDB } from "../db/push-db.ts";
 import type { Logger } from "../log.ts";
 import { isLoopbackHost, type WebSocketConstructor } from "../transport/websocket.ts";
+import type { IDBFactoryLike } from "../web-types.ts";
 import type { QuotaOptions } from "./lifecycle.ts";
 
 export interface PushServiceOptions {
   /** The autopush server. Default "wss://push.services.mozilla.com/". */
   serverURL?: string;
   /** IndexedDB factory; default globalThis.indexedDB. */
-  indexedDB?: IDBFactory;
+  indexedDB?: IDBFactoryLike;
   /** IndexedDB database name; default "pushapi". */
   databaseName?: string;
   /** Any PushDB implementation; wins over indexedDB. */

@@ -22,6 +22,7 @@ import {
 import { PushSubscription } from "../subscription.ts";
 import type { ConnectFailure } from "../transport/failure.ts";
 import { loadDefaultWebSocket } from "../transport/websocket.ts";
+import type { BufferSourceLike } from "../web-types.ts";
 import { type BroadcastHandler, Broadcasts } from "./broadcasts.ts";
 import { Connection, type ConnectionState, type InboundMessage } from "./connection.ts";
 import { Delivery } from "./delivery.ts";
@@ -34,7 +35,7 @@ import { type ClearPattern, isExpired, type PermissionState, SiteLifecycle } fro
 export interface SubscribeOptions {
   scope: string;
   /** The application server's P-256 public key: raw bytes or base64url (unpadded). */
-  applicationServerKey?: BufferSource | string | null;
+  applicationServerKey?: BufferSourceLike | string | null;
   /** Accepted for W3C compatibility; push-agent does not enforce visibility. */
   userVisibleOnly?: boolean;
 }
@@ -481,7 +482,9 @@ function requireScope(scope: unknown): string {
 }
 
 /** base64url strings with `=` padding are refused, as Firefox's Push.sys.mjs does. */
-async function parseAppServerKey(key: BufferSource | string | null | undefined): Promise<Uint8Array | null> {
+async function parseAppServerKey(
+  key: BufferSourceLike | string | null | undefined,
+): Promise<Uint8Array | null> {
   if (key === undefined || key === null) return null;
   let bytes: Uint8Array;
   if (typeof key === "string") {
