@@ -2,8 +2,10 @@
  * What a package consumer gets: `npm pack` (prepack builds dist/), the tarball installed into a
  * fresh project outside this repository, then, from that project only:
  * - `tsc` (TypeScript as pinned here, strict, skipLibCheck false) on a file importing every
- *   public entry, under nodenext and under bundler resolution, and on a browser page without
- *   Node's types: no declaration may need a package the consumer does not get;
+ *   public entry, under nodenext and under bundler resolution; on a Node project's typed use of
+ *   the main APIs without the DOM lib; and on a browser page without Node's types, where the
+ *   values also meet the DOM's own types: no declaration may need a package the consumer does
+ *   not get, nor a lib the consumer does not have;
  * - a plain Node script: local server, subscribe, push, receive;
  * - that page bundled with esbuild and run in headless Chromium against the local server,
  *   receiving a push.
@@ -68,7 +70,7 @@ beforeAll(async () => {
     path.join(project, "package.json"),
     JSON.stringify({ name: "consumer", private: true, type: "module" }, null, 2),
   );
-  for (const file of ["entries.ts", "page.ts", "node-e2e.mjs"]) {
+  for (const file of ["entries.ts", "node-api.ts", "page.ts", "node-e2e.mjs"]) {
     await copyFile(path.join(FIXTURE, file), path.join(project, file));
   }
   await writeTsconfigs(project);
@@ -89,8 +91,7 @@ afterAll(async () => {
 async function writeTsconfigs(dir: string): Promise<void> {
   const strict = { target: "ES2022", strict: true, skipLibCheck: false, noEmit: true };
   const configs: Record<string, object> = {
-    // A Node project: Node's types, and the DOM lib for the Web Crypto and IndexedDB types the
-    // library's W3C-shaped API is written in (JsonWebKey, BufferSource, IDBFactory).
+    // A project with both Node's types and the DOM lib (Electron, a full-stack app).
     "tsconfig.nodenext.json": {
       compilerOptions: {
         ...strict,
@@ -99,7 +100,7 @@ async function writeTsconfigs(dir: string): Promise<void> {
         lib: ["ES2022", "DOM"],
         types: ["node"],
       },
-      files: ["entries.ts"],
+      files: ["entries.ts", "node-api.ts"],
     },
     "tsconfig.bundler.json": {
       compilerOptions: {
@@ -109,7 +110,18 @@ async function writeTsconfigs(dir: string): Promise<void> {
         lib: ["ES2022", "DOM"],
         types: ["node"],
       },
-      files: ["entries.ts"],
+      files: ["entries.ts", "node-api.ts"],
+    },
+    // A plain Node project: Node's types and no DOM lib.
+    "tsconfig.node.json": {
+      compilerOptions: {
+        ...strict,
+        module: "NodeNext",
+        moduleResolution: "NodeNext",
+        lib: ["ES2022"],
+        types: ["node"],
+      },
+      files: ["entries.ts", "node-api.ts"],
     },
     // A web app: DOM only, no Node types at all.
     "tsconfig.browser.json": {
@@ -163,7 +175,12 @@ describe("the packed package, installed into a fresh project", () => {
     }
   });
 
-  for (const config of ["tsconfig.nodenext.json", "tsconfig.bundler.json", "tsconfig.browser.json"]) {
+  for (const config of [
+    "tsconfig.nodenext.json",
+    "tsconfig.bundler.json",
+    "tsconfig.node.json",
+    "tsconfig.browser.json",
+  ]) {
     it(
       `type-checks under ${config} (strict, skipLibCheck false)`,
       async () => {
