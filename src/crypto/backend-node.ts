@@ -10,6 +10,7 @@ import { decode } from "./base64url.ts";
 import { badCrypto, badSenderKey, DecryptError } from "./decrypt-error.ts";
 import { KeyCache, privateKeyId } from "./key-cache.ts";
 import { recordNonce } from "./nonce.ts";
+import { leaseDecryptPool } from "./worker-pool.ts";
 
 const TAG_LENGTH = 16;
 const ONE = new Uint8Array([1]);
@@ -133,4 +134,5 @@ export const backend: CryptoBackend = {
       throw error instanceof DecryptError ? error : badCrypto("Bad encryption", error);
     }
   },
+  onWorkers: (threads) => leaseDecryptPool(backend, threads),
 };

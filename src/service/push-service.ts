@@ -7,7 +7,10 @@
  * crypto in ../crypto; events leave through the observer bus.
  */
 
+import { backend as defaultBackend } from "#crypto-backend";
+import type { WorkerLease } from "../crypto/backend.ts";
 import { decode, encodePadded } from "../crypto/base64url.ts";
+import { decrypt, decryptWith } from "../crypto/decrypt.ts";
 import { generateKeys, validateAppServerKey } from "../crypto/keys.ts";
 import type { PushDB, PushRecord } from "../db/push-db.ts";
 import { abort, invalidAccess, invalidState, PushError } from "../errors.ts";
@@ -61,6 +64,8 @@ export class PushService {
   readonly #subscribing = new Map<string, Promise<PushSubscription>>();
   readonly #lifecycle: SiteLifecycle;
   readonly #delivery: Delivery;
+  /** The decrypt worker pool while started with `decryptWorkers` (Node); null on the main thread. */
+  #workers: WorkerLease | null = null;
 
   constructor(options: PushServiceOptions = {}) {
     this.#options = options;
@@ -91,7 +96,20 @@ export class PushService {
       lifecycle: this.#lifecycle,
       send: (generation, frame) => this.#connection?.sendOn(generation, frame),
       maxRecentMessageIDs: this.#config.maxRecentMessageIDs,
+      decrypt: (keys, push) =>
+        this.#workers ? decryptWith(this.#workers.backend, keys, push) : decrypt(keys, push),
     });
+  }
+
+  /** Decryption on worker threads when asked for and the runtime has them. */
+  #leaseWorkers(): void {
+    const threads = this.#config.decryptWorkers;
+    if (threads === 0 || this.#workers) return;
+    if (!defaultBackend.onWorkers) {
+      this.#logger.info("push: decryptWorkers ignored: this runtime's crypto is asynchronous already");
+      return;
+    }
+    this.#workers = defaultBackend.onWorkers(threads);
   }
 
   get state(): ConnectionState {
@@ -116,6 +134,7 @@ export class PushService {
     const Ctor = this.#options.WebSocket ?? (await loadDefaultWebSocket());
     this.#db = db;
     this.#uaid = await db.getUAID();
+    this.#leaseWorkers();
     this.#connection = new Connection(
       { ...this.#config, WebSocket: Ctor, logger: this.#logger },
       {
@@ -161,6 +180,9 @@ export class PushService {
     this.#connection?.shutdown();
     this.#connection = null;
     this.#broadcasts = null;
+    // Messages still decrypting are left unacked (the server re-sends them); the threads may end.
+    this.#workers?.release();
+    this.#workers = null;
     const waiters = this.#readyWaiters;
     this.#readyWaiters = [];
     for (const waiter of waiters) waiter.reject(abort("PushService stopped"));

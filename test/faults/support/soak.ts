@@ -18,6 +18,7 @@ import { expect } from "vitest";
 import { openMemoryPushDB } from "../../../src/db/memory.ts";
 import { silentLogger } from "../../../src/log.ts";
 import { PushService } from "../../../src/service/push-service.ts";
+import { testDecryptWorkers } from "../../helpers/decrypt-workers.ts";
 import type { ReliabilityRow } from "./report.ts";
 import type {
   SoakPush,
@@ -259,6 +260,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         logger: silentLogger,
         retryBaseInterval: 1000,
         maxRecentMessageIDs: RECENT_IDS,
+        decryptWorkers: testDecryptWorkers,
       });
       const agent: Agent = { service, subscriptions: new Map(), nextScope: 0 };
       agents[i] = agent;
