@@ -19,9 +19,10 @@ export type BroadcastHandler = (
 export const NOP_VERSION = "____NOP____";
 
 export class Broadcasts {
-  readonly #handlers = new Map<string, BroadcastHandler>();
+  // Both made on the first broadcast listener: most services never add one.
+  #handlers: Map<string, BroadcastHandler> | null = null;
   /** Ids whose broadcast_subscribe is in flight: their first answer has phase "register". */
-  readonly #registering = new Set<string>();
+  #registering: Set<string> | null = null;
   readonly #db: PushDB;
   readonly #connection: Connection;
   readonly #logger: Logger;
@@ -38,6 +39,7 @@ export class Broadcasts {
     if (typeof version !== "string") throw new TypeError("broadcast version should be a string");
     if (version.length === 0) throw new TypeError("broadcast version should not be an empty string");
     if (typeof handler !== "function") throw new TypeError("broadcast handler should be a function");
+    this.#handlers ??= new Map();
     this.#handlers.set(id, handler as BroadcastHandler);
     const stored = (await this.#db.getBroadcasts())[id];
     if (stored !== undefined) {
@@ -48,6 +50,7 @@ export class Broadcasts {
     // In WaitingForWebSocket or ShutDown the next hello carries it; otherwise subscribe now.
     const state = this.#connection.state;
     if (state === "Ready" || state === "WaitingForHello") {
+      this.#registering ??= new Set();
       this.#registering.add(id);
       this.#connection.sendWhenReady(broadcastSubscribeFrame({ [id]: version }));
     }
@@ -61,15 +64,15 @@ export class Broadcasts {
     for (const [id, reason] of errors) this.#logger.warn(`push: broadcast ${id}: ${reason}`);
     for (const [id, version] of versions) {
       const phase: BroadcastPhase =
-        source === "hello" ? "hello" : this.#registering.has(id) ? "register" : "broadcast";
-      this.#registering.delete(id);
+        source === "hello" ? "hello" : this.#registering?.has(id) ? "register" : "broadcast";
+      this.#registering?.delete(id);
       await this.#deliver(id, version, phase);
     }
   }
 
   async #deliver(id: string, version: string, phase: BroadcastPhase): Promise<void> {
     if (version === NOP_VERSION) return;
-    const handler = this.#handlers.get(id);
+    const handler = this.#handlers?.get(id);
     if (!handler) {
       this.#logger.warn(`push: ignoring broadcast for unknown id ${id}`);
       return;

@@ -52,9 +52,10 @@ export class Delivery {
    * came in on: a copy arriving meanwhile waits for the first one's outcome, so the server never
    * hears "done" (any ack code drops the message) before the app has finished with it.
    */
-  readonly #inFlight = new Map<string, Set<number>>();
+  // Both maps exist only while messages are in flight: an idle service holds none (issue 15).
+  #inFlight: Map<string, Set<number>> | null = null;
   /** Per channel, the tail of the observer stage: deliveries to the app keep arrival order. */
-  readonly #deliveryTails = new Map<string, Promise<void>>();
+  #deliveryTails: Map<string, Promise<void>> | null = null;
 
   constructor(context: DeliveryContext) {
     this.#ctx = context;
@@ -92,14 +93,16 @@ export class Delivery {
     process: (turn: DeliveryTurn) => Promise<AckCode | null>,
   ): Promise<void> {
     const flightKey = `${channelID.toLowerCase()}|${typeof version}:${version}`;
-    const copies = this.#inFlight.get(flightKey);
+    const copies = this.#inFlight?.get(flightKey);
     if (copies) {
       this.#ctx.logger.debug("push: holding the ack of a copy of a message still being handled");
       copies.add(generation);
       return;
     }
     const generations = new Set([generation]);
-    this.#inFlight.set(flightKey, generations);
+    this.#inFlight ??= new Map();
+    const flights = this.#inFlight;
+    flights.set(flightKey, generations);
     const turn = this.#takeDeliveryTurn(channelID);
     try {
       const code = await process(turn);
@@ -110,7 +113,8 @@ export class Delivery {
       if (this.#ctx.store()) this.#ctx.logger.error(`push: delivery failed: ${describeError(error)}`);
     } finally {
       turn.release();
-      this.#inFlight.delete(flightKey);
+      flights.delete(flightKey);
+      if (flights.size === 0 && this.#inFlight === flights) this.#inFlight = null;
     }
   }
 
@@ -258,17 +262,21 @@ export class Delivery {
   }
 
   #takeDeliveryTurn(channelID: string): DeliveryTurn {
-    const previous = this.#deliveryTails.get(channelID) ?? Promise.resolve();
+    this.#deliveryTails ??= new Map();
+    const tails = this.#deliveryTails;
+    const previous = tails.get(channelID) ?? Promise.resolve();
     let release!: () => void;
     const mine = new Promise<void>((resolve) => {
       release = resolve;
     });
-    this.#deliveryTails.set(channelID, mine);
+    tails.set(channelID, mine);
     return {
       previous,
       release: () => {
         release();
-        if (this.#deliveryTails.get(channelID) === mine) this.#deliveryTails.delete(channelID);
+        if (tails.get(channelID) !== mine) return;
+        tails.delete(channelID);
+        if (tails.size === 0 && this.#deliveryTails === tails) this.#deliveryTails = null;
       },
     };
   }

@@ -61,7 +61,8 @@ export class PushService {
   /** Web Push mode (the hello reply said use_webpush); false means legacy SimplePush. */
   #dataEnabled = true;
   #readyWaiters: { resolve(): void; reject(error: Error): void }[] = [];
-  readonly #subscribing = new Map<string, Promise<PushSubscription>>();
+  /** subscribe() calls in flight by scope; made on the first one. */
+  #subscribing: Map<string, Promise<PushSubscription>> | null = null;
   readonly #lifecycle: SiteLifecycle;
   readonly #delivery: Delivery;
   /** The decrypt worker pool while started with `decryptWorkers` (Node); null on the main thread. */
@@ -205,10 +206,12 @@ export class PushService {
   async subscribe(options: SubscribeOptions): Promise<PushSubscription> {
     const scope = requireScope(options?.scope);
     const key = await parseAppServerKey(options.applicationServerKey);
-    const inflight = this.#subscribing.get(scope);
+    this.#subscribing ??= new Map();
+    const subscribing = this.#subscribing;
+    const inflight = subscribing.get(scope);
     if (inflight) return checkKey(await inflight, key);
-    const attempt = this.#subscribe(scope, key).finally(() => this.#subscribing.delete(scope));
-    this.#subscribing.set(scope, attempt);
+    const attempt = this.#subscribe(scope, key).finally(() => subscribing.delete(scope));
+    subscribing.set(scope, attempt);
     return attempt;
   }
 
