@@ -125,7 +125,7 @@ export class Delivery {
   async #admit(
     channelID: string,
   ): Promise<{ db: PushDB; record: PushRecord; lastVisit: number } | AckCode | null> {
-    await this.#whenObserved();
+    if (this.#ctx.bus.count("push-message") === 0) await this.#whenObserved();
     const db = this.#ctx.store();
     if (!db) return null;
     const record = await db.getByChannelID(channelID);
@@ -133,7 +133,8 @@ export class Delivery {
       this.#ctx.logger.debug("push: notification for an unknown or expired channel");
       return 102;
     }
-    const lastVisit = await this.#ctx.lifecycle.lastVisit(record);
+    const visit = this.#ctx.lifecycle.lastVisit(record);
+    const lastVisit = typeof visit === "number" ? visit : await visit;
     if (lastVisit === Number.NEGATIVE_INFINITY) {
       this.#ctx.logger.debug(`push: ignoring a message sent to unvisited ${record.scope}`);
       return 102;
@@ -164,7 +165,8 @@ export class Delivery {
       this.#ctx.logger.warn(`push: failed to decrypt a message for ${record.scope}: ${data.message}`);
       return 101;
     }
-    if (!(await this.#ctx.lifecycle.permitted(record.scope))) {
+    const permitted = this.#ctx.lifecycle.permitted(record.scope);
+    if (permitted !== true && !(await permitted)) {
       this.#ctx.logger.debug(`push: no permission for ${record.scope}; not delivered`);
       return 102;
     }

@@ -209,9 +209,17 @@ export class SiteLifecycle {
     if (await this.#db().delete(record.channelID)) this.#notifyChange(record);
   }
 
-  async permitted(scope: string): Promise<boolean> {
+  /** Plain `true` without a hasPermission option: the delivery path then skips a promise hop. */
+  permitted(scope: string): true | Promise<boolean> {
     const check = this.#ctx.hasPermission;
     if (!check) return true;
+    return this.#checkPermission(check, scope);
+  }
+
+  async #checkPermission(
+    check: (scope: string) => boolean | Promise<boolean>,
+    scope: string,
+  ): Promise<boolean> {
     try {
       return (await check(scope)) === true;
     } catch (error) {
@@ -220,10 +228,14 @@ export class SiteLifecycle {
     }
   }
 
-  /** ms epoch of the scope's last visit: now for unlimited (system) subscriptions. */
-  async lastVisit(record: PushRecord): Promise<number> {
+  /** ms epoch of the scope's last visit: now (synchronously) for unlimited (system) subscriptions. */
+  lastVisit(record: PushRecord): number | Promise<number> {
     const quota = this.#ctx.quota;
     if (!quota || record.systemRecord) return Date.now();
+    return this.#visitOf(quota, record);
+  }
+
+  async #visitOf(quota: QuotaOptions, record: PushRecord): Promise<number> {
     try {
       const visit = await quota.lastVisit(record.scope);
       return typeof visit === "number" && !Number.isNaN(visit) ? visit : Number.NEGATIVE_INFINITY;
