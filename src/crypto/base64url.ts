@@ -54,12 +54,7 @@ export interface DecodeOptions {
 
 /** Decode base64url; throws Base64urlError on a character outside the alphabet or a bad length. */
 export function decode(text: string, options: DecodeOptions = {}): Uint8Array {
-  let end = text.length;
-  if (options.padding !== "reject") {
-    while (end > 0 && text.charCodeAt(end - 1) === 61 /* = */) end--;
-  }
-  if (end % 4 === 1) throw new Base64urlError("Invalid base64url length");
-  const body = end === text.length ? text : text.slice(0, end);
+  const body = unpadded(text, options);
   const fast = nativeFrom ? decodeNative(body, nativeFrom) : decodeQuads(body);
   // The slow loop only runs to say where the bad character is.
   return fast ?? decodeChecked(body);
@@ -67,13 +62,18 @@ export function decode(text: string, options: DecodeOptions = {}): Uint8Array {
 
 /** decode() as it runs where there is no Buffer (browsers); exported for the tests. */
 export function decodePortable(text: string, options: DecodeOptions = {}): Uint8Array {
+  const body = unpadded(text, options);
+  return decodeQuads(body) ?? decodeChecked(body);
+}
+
+/** The text without its `=` padding (unless padding is rejected), checked for a possible length. */
+function unpadded(text: string, options: DecodeOptions): string {
   let end = text.length;
   if (options.padding !== "reject") {
     while (end > 0 && text.charCodeAt(end - 1) === 61 /* = */) end--;
   }
   if (end % 4 === 1) throw new Base64urlError("Invalid base64url length");
-  const body = end === text.length ? text : text.slice(0, end);
-  return decodeQuads(body) ?? decodeChecked(body);
+  return end === text.length ? text : text.slice(0, end);
 }
 
 /** Node's decoder skips characters outside the alphabet, so the text is checked first. */

@@ -197,6 +197,15 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   let rounds = 0;
   const waiters = new Set<() => void>();
   const pendingAccepted = () => accepted - delivered;
+  /** The push is no longer waited for: delivered, or refused before it was accepted. */
+  const settle = (id: number) => {
+    const scope = outstanding.get(id);
+    outstanding.delete(id);
+    if (scope === undefined) return;
+    const left = (outstandingPerScope.get(scope) ?? 1) - 1;
+    if (left === 0) outstandingPerScope.delete(scope);
+    else outstandingPerScope.set(scope, left);
+  };
 
   const server = await ServerProcess.start();
   const fdsAtStart = openFds();
@@ -218,13 +227,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     state[id]! |= DELIVERED;
     if (state[id]! & ACCEPTED) delivered++;
     else if (state[id]! & REFUSED) deliveredUnconfirmed++;
-    const scope = outstanding.get(id);
-    outstanding.delete(id);
-    if (scope !== undefined) {
-      const left = (outstandingPerScope.get(scope) ?? 1) - 1;
-      if (left === 0) outstandingPerScope.delete(scope);
-      else outstandingPerScope.set(scope, left);
-    }
+    settle(id);
     for (const wake of [...waiters]) wake();
   };
 
@@ -325,12 +328,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
             continue;
           }
           // Nothing promised: stop waiting for it (a late arrival is counted as unconfirmed).
-          const scope = outstanding.get(id);
-          outstanding.delete(id);
-          if (scope === undefined) continue;
-          const left = (outstandingPerScope.get(scope) ?? 1) - 1;
-          if (left === 0) outstandingPerScope.delete(scope);
-          else outstandingPerScope.set(scope, left);
+          settle(id);
         }
       }
       // The next round starts once this one arrived (or, across a restart, after a while).
