@@ -41,6 +41,10 @@ const PUSH_CHUNK = 500;
  */
 const RECENT_IDS = 4;
 const WARMUP_ROUNDS = RECENT_IDS + 2;
+/** The shortest run after the warm-up, so the restarts always happen. */
+const MIN_RUN_MS = 6_000;
+/** How long past the run's end a restart may still be waited for (then the check fails). */
+const RESTART_GRACE_MS = 60_000;
 /** Every id the run can hand out gets a state byte, allocated before the warm-up heap figure. */
 const MAX_IDS = 1 << 22;
 
@@ -345,7 +349,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     stalls.start();
 
     const runStart = performance.now();
-    const runMsLeft = Math.max(0, options.durationMs - (runStart - started));
+    // A slow machine may spend the whole duration warming up: the restarts still get a window.
+    const runMsLeft = Math.max(MIN_RUN_MS, options.durationMs - (runStart - started));
     const restartAt = Array.from(
       { length: options.restarts },
       (_, k) => (runMsLeft * (k + 1)) / (options.restarts + 1),
@@ -358,12 +363,14 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         });
       }, at),
     );
-    while (performance.now() - started < options.durationMs) {
+    const runEnd = runStart + runMsLeft;
+    // Rounds go on until the time is up and every restart is done (a restart's reply can lag).
+    while (performance.now() < runEnd || restarts < options.restarts) {
       await churn();
       await pushRound();
+      if (performance.now() > runEnd + RESTART_GRACE_MS) break;
     }
     for (const timer of restartTimers) clearTimeout(timer);
-    await until(() => restarts === options.restarts, 30_000);
     await until(() => pendingAccepted() === 0, options.drainTimeoutMs);
     const totalMs = performance.now() - started;
     // Everyone back after the restarts, every accepted push in: the steady state to compare.
