@@ -11,92 +11,20 @@
 
 import "fake-indexeddb/auto";
 import { mkdtemp, rm } from "node:fs/promises";
-import { Agent, request } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { IDBFactory } from "fake-indexeddb";
-import WebSocket from "ws";
 import { createMemoryStorage, openMemoryPushDB } from "../src/db/memory.ts";
 import type { PushDB } from "../src/db/push-db.ts";
 import { silentLogger } from "../src/log.ts";
-import { buildRequest } from "../src/server/send.ts";
 import { PushService, type PushServiceOptions } from "../src/service/push-service.ts";
-import type { WebSocketConstructor } from "../src/transport/websocket.ts";
-import { type ChildServer, finish, percentile, pool, startServerProcess } from "./support.ts";
+import { fill, Probe, type Target } from "./delivery-probe.ts";
+import { type ChildServer, finish, percentile, startServerProcess } from "./support.ts";
 
-const PAYLOAD_BYTES = 3 * 1024;
-const PAYLOAD = "x".repeat(PAYLOAD_BYTES);
-/** Distinct encrypted bodies per subscription, posted round-robin. */
-const BODIES_PER_SUBSCRIPTION = 4;
-const POST_CONCURRENCY = 16;
 /** A first, smaller run that is not counted: JIT, the store's first writes, the server's first connection. */
 const WARM_UP_MESSAGES = 2_000;
 
 export type StoreKind = "memory" | "indexeddb" | "level";
-
-/** What the probe socket saw of one run. */
-class Probe {
-  readonly arrived = new Map<string, number>();
-  readonly observed = new Map<string, number>();
-  firstFrame = Number.NaN;
-  lastAck = Number.NaN;
-  cpuAtFirstFrame: NodeJS.CpuUsage | null = null;
-  cpu: NodeJS.CpuUsage | null = null;
-  acks = 0;
-  #done: () => void = () => {};
-  readonly done: Promise<void>;
-
-  constructor(readonly expected: number) {
-    this.done = new Promise((resolve) => {
-      this.#done = resolve;
-    });
-  }
-
-  frame(data: Buffer): void {
-    const now = performance.now();
-    const version = versionIn(data.toString("latin1", 0, Math.min(data.length, 400)));
-    if (version === null) return;
-    if (Number.isNaN(this.firstFrame)) {
-      this.firstFrame = now;
-      this.cpuAtFirstFrame = process.cpuUsage();
-    }
-    this.arrived.set(version, now);
-  }
-
-  sent(frame: string): void {
-    if (!frame.startsWith('{"messageType":"ack"')) return;
-    this.acks++;
-    if (this.acks < this.expected) return;
-    this.lastAck = performance.now();
-    this.cpu = process.cpuUsage(this.cpuAtFirstFrame ?? undefined);
-    this.#done();
-  }
-
-  /** The ws client, timestamping frames before the library's own handler runs. */
-  socket(): WebSocketConstructor {
-    const probe = this;
-    return class ProbeSocket extends WebSocket {
-      constructor(url: string, protocols?: string | string[]) {
-        super(url, protocols);
-        this.on("message", (data: Buffer, isBinary: boolean) => {
-          if (!isBinary) probe.frame(data);
-        });
-        const send = this.send.bind(this) as (data: string) => void;
-        (this as { send: (data: string) => void }).send = (data: string) => {
-          probe.sent(data);
-          send(data);
-        };
-      }
-    } as unknown as WebSocketConstructor;
-  }
-}
-
-function versionIn(text: string): string | null {
-  const at = text.indexOf('"version":"');
-  if (at < 0 || !text.startsWith('{"messageType":"notification"')) return null;
-  const start = at + 11;
-  return text.slice(start, text.indexOf('"', start));
-}
 
 interface Store {
   options(): Pick<PushServiceOptions, "db" | "indexedDB">;
@@ -124,11 +52,6 @@ async function openStore(kind: StoreKind): Promise<Store> {
   };
 }
 
-interface Target {
-  endpoint: string;
-  keys: { p256dh: string; auth: string };
-}
-
 /** Subscribe while online, then go offline: what the server is then sent, it stores. */
 async function subscribeOffline(server: ChildServer, store: Store, count: number): Promise<Target[]> {
   const service = new PushService({ serverURL: server.url, logger: silentLogger, ...store.options() });
@@ -142,38 +65,6 @@ async function subscribeOffline(server: ChildServer, store: Store, count: number
   }
   await service.stop();
   return targets;
-}
-
-/** POST `messages` pushes round-robin over the subscriptions, with pre-encrypted bodies. */
-async function fill(targets: Target[], messages: number): Promise<void> {
-  const requests = targets.flatMap((target) =>
-    Array.from({ length: BODIES_PER_SUBSCRIPTION }, () => {
-      const built = buildRequest(target, PAYLOAD, { TTL: 86_400, contentEncoding: "aes128gcm" });
-      const headers: Record<string, string> = {};
-      for (const [name, value] of Object.entries(built.headers)) headers[name] = String(value);
-      return { url: new URL(built.endpoint), headers, body: built.body as Buffer };
-    }),
-  );
-  const agent = new Agent({ keepAlive: true, maxSockets: POST_CONCURRENCY });
-  const indexes = Array.from({ length: messages }, (_, i) => i);
-  await pool(indexes, POST_CONCURRENCY, async (i) => {
-    const body = Math.floor(i / targets.length) % BODIES_PER_SUBSCRIPTION;
-    const target = requests[(i % targets.length) * BODIES_PER_SUBSCRIPTION + body]!;
-    const status = await post(agent, target.url, target.headers, target.body);
-    if (status !== 201) throw new Error(`push ${i} answered ${status}`);
-  });
-  agent.destroy();
-}
-
-function post(agent: Agent, url: URL, headers: Record<string, string>, body: Buffer): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: "POST", agent, headers }, (res) => {
-      res.resume();
-      res.on("end", () => resolve(res.statusCode ?? 0));
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
 }
 
 export interface RunResult {

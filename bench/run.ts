@@ -7,6 +7,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { cpus } from "node:os";
 import { benchDecrypt } from "./decrypt.ts";
 import { benchE2E } from "./e2e.ts";
+import { benchPeers } from "./peers.ts";
 import { type ResultsFile, writeReport } from "./report.ts";
 import { benchScale } from "./scale.ts";
 import { benchStartup } from "./startup.ts";
@@ -16,6 +17,7 @@ type Bench = () => Promise<Record<string, number>>;
 const BENCHES: Record<string, Bench> = {
   decrypt: benchDecrypt,
   e2e: benchE2E,
+  peers: benchPeers,
   scale: benchScale,
   startup: benchStartup,
 };

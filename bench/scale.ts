@@ -1,7 +1,7 @@
 /**
  * Bench 3, scale: idle PushService connections (2 subscriptions each, own in-memory store, ping
- * timer armed) held by one process against the local server in another process, at 1,000 and
- * 10,000, with the heap and RSS each adds; beside bare `ws` clients at the same counts (the
+ * timer armed) held by one process against the local server in another process, at 2,000 and
+ * 10,000 (BENCH_SCALE_COUNTS=), with the heap and RSS each adds; beside bare `ws` clients at the same counts (the
  * floor), and one run at the most connections the open-file limit leaves room for.
  */
 
@@ -10,7 +10,7 @@ import type { ScaleSample } from "./scale-worker.ts";
 import { median, round, runWorker } from "./support.ts";
 
 const RUNS = Number(process.env.BENCH_SCALE_RUNS ?? 3);
-const COUNTS = [1_000, 10_000];
+const COUNTS = (process.env.BENCH_SCALE_COUNTS?.split(",") ?? ["2000", "10000"]).map(Number);
 /** File descriptors kept free for everything that is not a connection. */
 const FD_HEADROOM = 1_000;
 

@@ -4,19 +4,13 @@
  * Electron main; the browser bundle never reaches this file.
  */
 
-import {
-  createDecipheriv,
-  createECDH,
-  createHmac,
-  type ECDH,
-  generateKeyPairSync,
-  randomBytes,
-} from "node:crypto";
+import { createDecipheriv, createECDH, createHmac, type ECDH, randomBytes } from "node:crypto";
 import type { CryptoBackend, DecryptJob, GeneratedKeyPair } from "./backend.ts";
 import { decode } from "./base64url.ts";
 import { badCrypto, badSenderKey, DecryptError } from "./decrypt-error.ts";
 import { KeyCache, privateKeyId } from "./key-cache.ts";
 import { recordNonce } from "./nonce.ts";
+import { leaseDecryptPool } from "./worker-pool.ts";
 
 const TAG_LENGTH = 16;
 const ONE = new Uint8Array([1]);
@@ -98,14 +92,35 @@ function decryptRecords(job: DecryptJob): Uint8Array[] {
   return out;
 }
 
+const PRIVATE_KEY_LENGTH = 32;
+
+/** Big-endian scalar left-padded to 32 bytes (a raw ECDH private key may come without its leading zeros). */
+function scalar(bytes: Buffer): Buffer {
+  if (bytes.length === PRIVATE_KEY_LENGTH) return bytes;
+  const padded = Buffer.alloc(PRIVATE_KEY_LENGTH);
+  bytes.copy(padded, PRIVATE_KEY_LENGTH - bytes.length);
+  return padded;
+}
+
+/**
+ * Raw ECDH keys, the JWK fields built from them. Never generateKeyPairSync("ec") with a JWK export:
+ * on Node 20 a GC inside KeyObject.export can run a KeyGenJob's destructor, which waits on a lock
+ * the export holds, and the process hangs for good (issue 12). createECDH takes no such path.
+ */
 function generateKeyPair(): Promise<GeneratedKeyPair> {
-  const { privateKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
-  const jwk = privateKey.export({ format: "jwk" });
+  const ecdh = createECDH("prime256v1");
+  const point = ecdh.generateKeys();
+  const d = scalar(ecdh.getPrivateKey()).toString("base64url");
+  const privateKey: JsonWebKey = {
+    kty: "EC",
+    crv: "P-256",
+    d,
+    x: point.subarray(1, 33).toString("base64url"),
+    y: point.subarray(33, 65).toString("base64url"),
+  };
   const publicKey = new Uint8Array(65);
-  publicKey[0] = 0x04;
-  publicKey.set(decode(jwk.x ?? ""), 1);
-  publicKey.set(decode(jwk.y ?? ""), 33);
-  return Promise.resolve({ publicKey, privateKey: jwk });
+  publicKey.set(point);
+  return Promise.resolve({ publicKey, privateKey });
 }
 
 export const backend: CryptoBackend = {
@@ -119,4 +134,5 @@ export const backend: CryptoBackend = {
       throw error instanceof DecryptError ? error : badCrypto("Bad encryption", error);
     }
   },
+  onWorkers: (threads) => leaseDecryptPool(backend, threads),
 };

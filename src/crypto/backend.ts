@@ -49,4 +49,16 @@ export interface CryptoBackend {
    * key, BAD_CRYPTO for a bad tag or an unusable private key.
    */
   decryptRecords(job: DecryptJob): MaybePromise<Uint8Array[]>;
+  /**
+   * The same backend with decryptRecords on a pool of `threads` worker threads, shared by every
+   * caller asking for that many; the threads end when the last lease is released. Only where the
+   * runtime has threads to offer (Node).
+   */
+  onWorkers?(threads: number): WorkerLease;
+}
+
+export interface WorkerLease {
+  backend: CryptoBackend;
+  /** Idempotent. */
+  release(): void;
 }

@@ -93,9 +93,9 @@ class MemoryPushDB implements PushDB {
     if (next === null) return null;
     checkRecord(next);
     if (next.channelID !== channelID) this.#remove(channelID);
-    const stored = copy(next);
-    this.#write(stored);
-    return copy(stored);
+    // `next` came from the caller's own copy, so it can go back as is; the store keeps another.
+    this.#write(copy(next));
+    return next;
   }
 
   async delete(channelID: string): Promise<PushRecord | undefined> {

@@ -102,17 +102,16 @@ function decodeKey(text: string): Uint8Array {
   return key;
 }
 
+/** DER SubjectPublicKeyInfo header for an uncompressed P-256 point (id-ecPublicKey, prime256v1). */
+const P256_SPKI_PREFIX = Buffer.from("3059301306072a8648ce3d020106082a8648ce3d030107034200", "hex");
+
+/**
+ * The sender's key as a KeyObject, imported from DER rather than a JWK: no JWK parsing per
+ * request, and OpenSSL still rejects a point that is not on the curve.
+ */
 function publicKeyObject(raw: Uint8Array): KeyObject {
   try {
-    return createPublicKey({
-      key: {
-        kty: "EC",
-        crv: "P-256",
-        x: Buffer.from(raw.subarray(1, 33)).toString("base64url"),
-        y: Buffer.from(raw.subarray(33, 65)).toString("base64url"),
-      },
-      format: "jwk",
-    });
+    return createPublicKey({ key: Buffer.concat([P256_SPKI_PREFIX, raw]), format: "der", type: "spki" });
   } catch {
     throw new VapidError("VAPID key is not on the P-256 curve");
   }

@@ -90,26 +90,29 @@ export function clearMatcher(pattern: ClearPattern = {}): (record: PushRecord) =
 
 /** Visible notifications per origin: while one is shown, pushes to that origin cost no quota. */
 export class NotificationCounter {
-  readonly #shown = new Map<string, number>();
+  /** Made on the first notification shown: most services never show one through this API. */
+  #shown: Map<string, number> | null = null;
 
   shown(scope: string): void {
     const origin = originOf(scope);
+    this.#shown ??= new Map();
     this.#shown.set(origin, (this.#shown.get(origin) ?? 0) + 1);
   }
 
   closed(scope: string): void {
     const origin = originOf(scope);
+    if (!this.#shown) return;
     const count = (this.#shown.get(origin) ?? 0) - 1;
     if (count > 0) this.#shown.set(origin, count);
     else this.#shown.delete(origin);
   }
 
   isShown(scope: string): boolean {
-    return this.#shown.has(originOf(scope));
+    return this.#shown?.has(originOf(scope)) ?? false;
   }
 
   clear(): void {
-    this.#shown.clear();
+    this.#shown = null;
   }
 }
 
@@ -135,7 +138,8 @@ export class SiteLifecycle {
   readonly #ctx: LifecycleContext;
   readonly #notifications = new NotificationCounter();
   /** Pending quota decrements; cancelled by stop(). */
-  readonly #quotaTimers = new Set<ReturnType<typeof setTimeout>>();
+  /** Made with the first quota timer: without a quota option there is never one. */
+  #quotaTimers: Set<ReturnType<typeof setTimeout>> | null = null;
 
   constructor(context: LifecycleContext) {
     this.#ctx = context;
@@ -205,9 +209,17 @@ export class SiteLifecycle {
     if (await this.#db().delete(record.channelID)) this.#notifyChange(record);
   }
 
-  async permitted(scope: string): Promise<boolean> {
+  /** Plain `true` without a hasPermission option: the delivery path then skips a promise hop. */
+  permitted(scope: string): true | Promise<boolean> {
     const check = this.#ctx.hasPermission;
     if (!check) return true;
+    return this.#checkPermission(check, scope);
+  }
+
+  async #checkPermission(
+    check: (scope: string) => boolean | Promise<boolean>,
+    scope: string,
+  ): Promise<boolean> {
     try {
       return (await check(scope)) === true;
     } catch (error) {
@@ -216,10 +228,14 @@ export class SiteLifecycle {
     }
   }
 
-  /** ms epoch of the scope's last visit: now for unlimited (system) subscriptions. */
-  async lastVisit(record: PushRecord): Promise<number> {
+  /** ms epoch of the scope's last visit: now (synchronously) for unlimited (system) subscriptions. */
+  lastVisit(record: PushRecord): number | Promise<number> {
     const quota = this.#ctx.quota;
     if (!quota || record.systemRecord) return Date.now();
+    return this.#visitOf(quota, record);
+  }
+
+  async #visitOf(quota: QuotaOptions, record: PushRecord): Promise<number> {
     try {
       const visit = await quota.lastVisit(record.scope);
       return typeof visit === "number" && !Number.isNaN(visit) ? visit : Number.NEGATIVE_INFINITY;
@@ -238,11 +254,12 @@ export class SiteLifecycle {
   scheduleQuotaCost(record: PushRecord): void {
     if (record.systemRecord || !this.#ctx.quota) return;
     const timer = setTimeout(() => {
-      this.#quotaTimers.delete(timer);
+      this.#quotaTimers?.delete(timer);
       void this.#applyQuotaCost(record).catch((error) =>
         this.#ctx.logger.warn(`push: quota update failed: ${describeError(error)}`),
       );
     }, this.#ctx.quotaUpdateDelay);
+    this.#quotaTimers ??= new Set();
     this.#quotaTimers.add(timer);
   }
 
@@ -261,8 +278,8 @@ export class SiteLifecycle {
   }
 
   stop(): void {
-    for (const timer of this.#quotaTimers) clearTimeout(timer);
-    this.#quotaTimers.clear();
+    for (const timer of this.#quotaTimers ?? []) clearTimeout(timer);
+    this.#quotaTimers = null;
   }
 
   #notifyChange(record: PushRecord): void {

@@ -60,6 +60,12 @@ export interface PushServiceOptions {
   quota?: QuotaOptions;
   /** ms between a push and its quota cost being applied. Default 3 000. */
   quotaUpdateDelay?: number;
+  /**
+   * Decrypt on this many worker threads (Node, Electron main), shared by every PushService of the
+   * process that asks for the same number; 0 decrypts on the main thread. Default 0. Ignored by
+   * the WebCrypto backend (browsers), which is asynchronous already.
+   */
+  decryptWorkers?: number;
 }
 
 const DEFAULTS = {
@@ -71,6 +77,7 @@ const DEFAULTS = {
   wakeCheckInterval: 10_000,
   maxRecentMessageIDs: 100,
   quotaUpdateDelay: 3_000,
+  decryptWorkers: 0,
 };
 
 const consoleLogger: Logger = {
@@ -91,6 +98,7 @@ export type ResolvedOptions = Required<
     | "wakeCheckInterval"
     | "maxRecentMessageIDs"
     | "quotaUpdateDelay"
+    | "decryptWorkers"
     | "logger"
   >
 > & { subprotocol: string | null };
@@ -117,6 +125,7 @@ export function resolveOptions(options: PushServiceOptions): ResolvedOptions {
       "quotaUpdateDelay",
       options.quotaUpdateDelay ?? DEFAULTS.quotaUpdateDelay,
     ),
+    decryptWorkers: workerCount(options.decryptWorkers ?? DEFAULTS.decryptWorkers),
     logger: options.logger ?? consoleLogger,
   };
 }
@@ -158,5 +167,17 @@ function positive(name: string, value: number): number {
 function nonNegativeInteger(name: string, value: number): number {
   if (!Number.isInteger(value) || value < 0)
     throw new TypeError(`${name} must be a whole number ≥ 0, got ${String(value)}`);
+  return value;
+}
+
+/** Mirrors MAX_DECRYPT_WORKERS in crypto/worker-pool.ts (a Node-only module this file must not import). */
+const MAX_DECRYPT_WORKERS = 16;
+
+function workerCount(value: number): number {
+  if (!Number.isInteger(value) || value < 0 || value > MAX_DECRYPT_WORKERS) {
+    throw new TypeError(
+      `decryptWorkers must be an integer from 0 to ${MAX_DECRYPT_WORKERS}, got ${String(value)}`,
+    );
+  }
   return value;
 }

@@ -7,7 +7,10 @@
  * crypto in ../crypto; events leave through the observer bus.
  */
 
+import { backend as defaultBackend } from "#crypto-backend";
+import type { WorkerLease } from "../crypto/backend.ts";
 import { decode, encodePadded } from "../crypto/base64url.ts";
+import { decrypt, decryptWith } from "../crypto/decrypt.ts";
 import { generateKeys, validateAppServerKey } from "../crypto/keys.ts";
 import type { PushDB, PushRecord } from "../db/push-db.ts";
 import { abort, invalidAccess, invalidState, PushError } from "../errors.ts";
@@ -60,10 +63,13 @@ export class PushService {
   /** Web Push mode (the hello reply said use_webpush); false means legacy SimplePush. */
   #dataEnabled = true;
   #readyWaiters: { resolve(): void; reject(error: Error): void }[] = [];
-  readonly #subscribing = new Map<string, Promise<PushSubscription>>();
+  /** subscribe() calls in flight by scope; made on the first one. */
+  #subscribing: Map<string, Promise<PushSubscription>> | null = null;
   #online = true;
   readonly #lifecycle: SiteLifecycle;
   readonly #delivery: Delivery;
+  /** The decrypt worker pool while started with `decryptWorkers` (Node); null on the main thread. */
+  #workers: WorkerLease | null = null;
 
   constructor(options: PushServiceOptions = {}) {
     this.#options = options;
@@ -95,7 +101,20 @@ export class PushService {
       lifecycle: this.#lifecycle,
       send: (generation, frame) => this.#connection?.sendOn(generation, frame),
       maxRecentMessageIDs: this.#config.maxRecentMessageIDs,
+      decrypt: (keys, push) =>
+        this.#workers ? decryptWith(this.#workers.backend, keys, push) : decrypt(keys, push),
     });
+  }
+
+  /** Decryption on worker threads when asked for and the runtime has them. */
+  #leaseWorkers(): void {
+    const threads = this.#config.decryptWorkers;
+    if (threads === 0 || this.#workers) return;
+    if (!defaultBackend.onWorkers) {
+      this.#logger.info("push: decryptWorkers ignored: this runtime's crypto is asynchronous already");
+      return;
+    }
+    this.#workers = defaultBackend.onWorkers(threads);
   }
 
   get state(): ConnectionState {
@@ -120,6 +139,7 @@ export class PushService {
     const Ctor = this.#options.WebSocket ?? (await loadDefaultWebSocket());
     this.#db = db;
     this.#uaid = await db.getUAID();
+    this.#leaseWorkers();
     this.#connection = new Connection(
       { ...this.#config, WebSocket: Ctor, logger: this.#logger },
       {
@@ -193,6 +213,9 @@ export class PushService {
     this.#connection?.shutdown();
     this.#connection = null;
     this.#broadcasts.detach();
+    // Messages still decrypting are left unacked (the server re-sends them); the threads may end.
+    this.#workers?.release();
+    this.#workers = null;
     const waiters = this.#readyWaiters;
     this.#readyWaiters = [];
     for (const waiter of waiters) waiter.reject(abort("PushService stopped"));
@@ -220,10 +243,12 @@ export class PushService {
   async subscribe(options: SubscribeOptions): Promise<PushSubscription> {
     const scope = requireScope(options?.scope);
     const key = await parseAppServerKey(options.applicationServerKey);
-    const inflight = this.#subscribing.get(scope);
+    this.#subscribing ??= new Map();
+    const subscribing = this.#subscribing;
+    const inflight = subscribing.get(scope);
     if (inflight) return checkKey(await inflight, key);
-    const attempt = this.#subscribe(scope, key).finally(() => this.#subscribing.delete(scope));
-    this.#subscribing.set(scope, attempt);
+    const attempt = this.#subscribe(scope, key).finally(() => subscribing.delete(scope));
+    subscribing.set(scope, attempt);
     return attempt;
   }
 

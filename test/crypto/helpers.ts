@@ -14,6 +14,7 @@ import type { DecryptionKeys, EncryptedPush, PushHeaders } from "../../src/crypt
 export const backends: [string, CryptoBackend][] = [
   ["node", nodeBackend],
   ["web", webBackend],
+  ["node on 2 worker threads", nodeBackend.onWorkers!(2).backend],
 ];
 
 const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64url");

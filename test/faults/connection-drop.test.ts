@@ -10,6 +10,7 @@ import { createMemoryStorage, openMemoryPushDB } from "../../src/db/memory.ts";
 import { createPushServer, type PushServer } from "../../src/server/index.ts";
 import { PushService } from "../../src/service/push-service.ts";
 import type { PushSubscription } from "../../src/subscription.ts";
+import { testDecryptWorkers } from "../helpers/decrypt-workers.ts";
 import { captureLogger } from "../helpers/logger.ts";
 import { type Frame, type ScriptedConnection, ScriptedServer } from "../helpers/scripted-server.ts";
 import { Inbox, send, storedMessages, vapidPublicKey, waitFor } from "./support/local.ts";
@@ -37,6 +38,7 @@ afterAll(() => {
 
 function scriptedAgent(server: ScriptedServer) {
   const service = new PushService({
+    decryptWorkers: testDecryptWorkers,
     serverURL: server.url,
     db: openMemoryPushDB(),
     logger: captureLogger(),
@@ -234,6 +236,7 @@ describe("fault 1: the server drops the connection", () => {
       const agent = (inbox?: (service: PushService) => Inbox) => {
         const logger = captureLogger();
         const service = new PushService({
+          decryptWorkers: testDecryptWorkers,
           serverURL: proxy.url,
           db: openMemoryPushDB(storage),
           logger,
@@ -323,6 +326,7 @@ describe("a copy re-sent on a newer connection while the first is with the app",
     const server = await scriptedServer();
     const storage = createMemoryStorage();
     const first = new PushService({
+      decryptWorkers: testDecryptWorkers,
       serverURL: server.url,
       db: openMemoryPushDB(storage),
       logger: captureLogger(),
@@ -355,6 +359,7 @@ describe("a copy re-sent on a newer connection while the first is with the app",
     // still has it, i.e. only if it was not acked.
     await first.stop();
     const second = new PushService({
+      decryptWorkers: testDecryptWorkers,
       serverURL: server.url,
       db: openMemoryPushDB(storage),
       logger: captureLogger(),

@@ -16,6 +16,7 @@ import webpush from "web-push";
 import { createMemoryStorage, openMemoryPushDB } from "../../src/db/memory.ts";
 import { PushService } from "../../src/service/push-service.ts";
 import type { PushSubscription } from "../../src/subscription.ts";
+import { testDecryptWorkers } from "../helpers/decrypt-workers.ts";
 import { captureLogger } from "../helpers/logger.ts";
 import { type ScriptedConnection, ScriptedServer } from "../helpers/scripted-server.ts";
 import { Inbox } from "./support/local.ts";
@@ -63,6 +64,7 @@ afterAll(() => {
 beforeEach(async () => {
   server = await ScriptedServer.start();
   service = new PushService({
+    decryptWorkers: testDecryptWorkers,
     serverURL: server.url,
     db: openMemoryPushDB(createMemoryStorage()),
     logger: captureLogger(),

@@ -12,6 +12,7 @@ import { generateKeys } from "../../src/crypto/keys.ts";
 import { createMemoryStorage, openMemoryPushDB } from "../../src/db/memory.ts";
 import { createPushServer } from "../../src/server/index.ts";
 import { PushService } from "../../src/service/push-service.ts";
+import { testDecryptWorkers } from "../helpers/decrypt-workers.ts";
 import { FakeWebSocket } from "../helpers/fake-socket.ts";
 import { captureLogger } from "../helpers/logger.ts";
 import { Inbox, nextState, send, waitFor } from "./support/local.ts";
@@ -69,6 +70,7 @@ describe("fault 4: the network goes away for a long time", () => {
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"] });
     FakeWebSocket.reset();
     const service = new PushService({
+      decryptWorkers: testDecryptWorkers,
       serverURL: "wss://push.example/",
       WebSocket: FakeWebSocket,
       db,
@@ -157,6 +159,7 @@ describe("fault 4: the network goes away for a long time", () => {
     const proxy = await TcpProxy.start(server.port);
     cleanups.push(() => proxy.close());
     const service = new PushService({
+      decryptWorkers: testDecryptWorkers,
       serverURL: proxy.url,
       db: openMemoryPushDB(createMemoryStorage()),
       logger: captureLogger(),

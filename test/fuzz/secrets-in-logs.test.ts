@@ -16,6 +16,7 @@ import { PushService } from "../../src/service/push-service.ts";
 import { Inbox, nextState, send, vapidPublicKey } from "../faults/support/local.ts";
 import { TcpProxy } from "../faults/support/proxy.ts";
 import { ReliabilityLog } from "../faults/support/report.ts";
+import { testDecryptWorkers } from "../helpers/decrypt-workers.ts";
 import { captureLogger } from "../helpers/logger.ts";
 
 const log = new ReliabilityLog("secrets-in-logs");
@@ -46,6 +47,7 @@ describe("hostile input: secrets never reach the logs", () => {
     const storage = createMemoryStorage();
     const logger = captureLogger();
     const service = new PushService({
+      decryptWorkers: testDecryptWorkers,
       serverURL: proxy.url,
       db: openMemoryPushDB(storage),
       logger,

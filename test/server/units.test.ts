@@ -12,7 +12,7 @@ import { cleanCryptoHeader, HeaderError, parsePushHeaders } from "../../src/serv
 import { MemoryStore, type Notification } from "../../src/server/store.ts";
 import { TokenCodec } from "../../src/server/tokens.ts";
 import { isCanonicalDashed, parseUuid } from "../../src/server/uuid.ts";
-import { parseVapidHeader, VapidError } from "../../src/server/vapid.ts";
+import { parseVapidHeader, VapidError, verifyVapidJwt } from "../../src/server/vapid.ts";
 
 const UAID = "0123456789abcdef0123456789abcdef";
 const CHID = "fedcba9876543210fedcba9876543210";
@@ -146,6 +146,15 @@ describe("VAPID header parsing", () => {
     expect(() => parseVapidHeader("vapid", undefined)).toThrow(VapidError);
     expect(() => parseVapidHeader("vapid t=a.b.c,k=AAAA", undefined)).toThrow(VapidError);
     expect(() => parseVapidHeader("WebPush a.b.c", "dh=abc")).toThrow(VapidError);
+  });
+
+  it("rejects a claimed key that is not on P-256 before checking the signature", () => {
+    const offCurve = new Uint8Array(65);
+    offCurve[0] = 4;
+    offCurve[64] = 1;
+    const head = Buffer.from(JSON.stringify({ alg: "ES256", typ: "JWT" })).toString("base64url");
+    const vapid = { scheme: "vapid" as const, token: `${head}.e30.${"A".repeat(86)}`, publicKey: offCurve };
+    expect(() => verifyVapidJwt(vapid, "http://127.0.0.1", 0)).toThrow("not on the P-256 curve");
   });
 });
 

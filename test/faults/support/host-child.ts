@@ -16,6 +16,7 @@ import { writeSync } from "node:fs";
 import WebSocket from "ws";
 import { openLevelPushDB } from "../../../src/node.ts";
 import { PushService, type PushServiceOptions } from "../../../src/service/push-service.ts";
+import { testDecryptWorkers } from "../../helpers/decrypt-workers.ts";
 
 const [serverURL, dir, ...scopes] = process.argv.slice(2);
 if (!serverURL || !dir || scopes.length === 0) {
@@ -46,6 +47,7 @@ class AckReportingSocket extends WebSocket {
 }
 
 const service = new PushService({
+  decryptWorkers: testDecryptWorkers,
   serverURL,
   db,
   WebSocket: AckReportingSocket as unknown as PushServiceOptions["WebSocket"],

@@ -8,6 +8,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
+import { testDecryptWorkers } from "../../helpers/decrypt-workers.ts";
 
 export const SLOW = process.env.SLOW === "1";
 
@@ -50,10 +51,21 @@ export class ReliabilityLog {
   readonly #suite: string;
 
   constructor(suite: string) {
-    this.#suite = suite;
+    // A run with decryption on worker threads reports beside the main-thread run, not over it.
+    this.#suite = testDecryptWorkers > 0 ? `${suite}-workers` : suite;
   }
 
-  add(row: ReliabilityRow): void {
+  add(input: ReliabilityRow): void {
+    const row =
+      testDecryptWorkers > 0
+        ? {
+            ...input,
+            id: `${input.id}w`,
+            notes: [input.notes, `decryption on ${testDecryptWorkers} worker threads`]
+              .filter(Boolean)
+              .join("; "),
+          }
+        : input;
     const existing = this.rows.findIndex((r) => r.id === row.id);
     if (existing >= 0) this.rows.splice(existing, 1, row);
     else this.rows.push(row);

@@ -10,6 +10,7 @@
 import { writeSync } from "node:fs";
 import { openMemoryPushDB } from "../../../src/db/memory.ts";
 import { PushService } from "../../../src/service/push-service.ts";
+import { testDecryptWorkers } from "../../helpers/decrypt-workers.ts";
 
 const serverURL = process.argv[2];
 if (!serverURL) {
@@ -17,7 +18,12 @@ if (!serverURL) {
   process.exit(2);
 }
 const line = (text: string) => void writeSync(1, `${text}\n`);
-const service = new PushService({ serverURL, db: openMemoryPushDB(), retryBaseInterval: 20 });
+const service = new PushService({
+  serverURL,
+  db: openMemoryPushDB(),
+  retryBaseInterval: 20,
+  decryptWorkers: testDecryptWorkers,
+});
 service.observe("state-change", ({ state }) => {
   if (state === "Ready") line("ready");
 });
