@@ -395,6 +395,13 @@ export {
 export { loadScenarios, ScenarioModuleError } from "./scenario-module.ts";
 export type * from "./scenario-types.ts";
 export { builtinScenarios } from "./scenarios.ts";
+export {
+  formatSmokeResult,
+  runSmoke,
+  type SmokeOptions,
+  type SmokeResult,
+  type SmokeStatus,
+} from "./smoke.ts";
 export { parseStatsdAddress, type StatsdOptions, StatsdSink } from "./statsd.ts";
 export { type RunContext, VirtualUser } from "./virtual-user.ts";
 export { type PlanRunConfig, runPlan, runShare } from "./workers.ts";
