@@ -109,6 +109,35 @@ const GOALS: Goal[] = [
     whyMissed: "See the scale table: the per-connection objects are listed there.",
   },
   {
+    what: "Load tester: connect_and_idle_forever agents held by one generator process",
+    value: (r) =>
+      r.loadtest?.idle_peak_connections === undefined ? undefined : fmt(r.loadtest.idle_peak_connections),
+    goal: "≥ 19,000",
+    met: (r) => (r.loadtest ? r.loadtest.idle_peak_connections! >= 19_000 : undefined),
+    whyMissed:
+      "The agents that did not connect were still waiting for their turn when the run ended: the " +
+      "connect rate, not memory or file descriptors, set the count (see the connect p99 in the load-test table).",
+  },
+  {
+    what: "Load tester: generator heap per idle agent",
+    value: (r) => (r.loadtest ? `${fmt(r.loadtest.idle_heap_kb_per_agent, 1)} KB` : undefined),
+    goal: "≤ 10 KB",
+    met: (r) => (r.loadtest ? r.loadtest.idle_heap_kb_per_agent! <= 10 : undefined),
+    whyMissed: "A raw-protocol agent is a `ws` socket (about 3 KB) plus the scenario's state and timers.",
+  },
+  {
+    what: "Load tester: relay pushes/s vs the e2e mode, same machine, same run",
+    value: (r) =>
+      r.loadtest?.relay_heavy_vs_e2e === undefined ? undefined : `${fmt(r.loadtest.relay_heavy_vs_e2e, 2)}×`,
+    goal: "≥ 5×",
+    met: (r) =>
+      r.loadtest?.relay_heavy_vs_e2e === undefined ? undefined : r.loadtest.relay_heavy_vs_e2e >= 5,
+    whyMissed:
+      "The local server (push-agent serve, one process) and the generator share the two cores with " +
+      "each other and, during this run, with other jobs: see both processes' CPU in the load-test table. " +
+      "The relay generator itself does no crypto; its ceiling is the HTTP POST and the frame parse per push.",
+  },
+  {
     what: "Start-up to Ready, 1,000 stored subscriptions (slowest store)",
     value: (r) => (r.startup ? `${fmt(slowest(r.startup, "1000"), 1)} ms` : undefined),
     goal: "< 100 ms",
@@ -225,6 +254,54 @@ function scaleTable(s: Figures | undefined): string[] {
   return lines;
 }
 
+function loadtestTable(l: Figures | undefined): string[] {
+  if (!l) return ["Not run."];
+  const lines = [
+    "| run | pushes received/s (whole run) | once all connected | p50 ms | p95 ms | p99 ms | generator CPU | server CPU |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|",
+  ];
+  const runs: [string, string][] = [
+    ["e2e_2000x1", "e2e mode (runLoadTest): 2,000 agents × 1 push/s, real crypto (reference)"],
+    ["relay_2000x1", "relay: notification_forever, 2,000 agents, notif_delay 1 s, 1 worker"],
+    ["relay_heavy_w1", "relay: notification_forever, 3,000 agents, notif_delay 0, `--workers 1`"],
+    ["relay_heavy_w2", "relay: the same, `--workers 2`"],
+  ];
+  for (const [key, label] of runs) {
+    if (l[`${key}_received_per_s`] === undefined) continue;
+    lines.push(
+      `| ${label} | ${fmt(l[`${key}_received_per_s`])} | ${fmt(l[`${key}_steady_received_per_s`])} | ${fmt(l[`${key}_p50_ms`], 1)} | ${fmt(l[`${key}_p95_ms`], 1)} | ` +
+        `${fmt(l[`${key}_p99_ms`], 1)} | ${fmt(l[`${key}_generator_cpu_pct`])}% | ${fmt(l[`${key}_server_cpu_pct`])}% |`,
+    );
+  }
+  lines.push(
+    "",
+    `Idle: ${fmt(l.idle_peak_connections)} of ${fmt(l.idle_agents)} \`connect_and_idle_forever\` agents held by one generator ` +
+      `process (open-file limit ${fmt(l.open_file_limit)}), ${fmt(l.idle_heap_kb_per_agent, 2)} KB generator heap per agent after a GC, ` +
+      `connect p99 ${fmt(l.idle_connect_p99_ms)} ms, ${fmt(l.idle_connect_errors)} connect errors; generator CPU ${fmt(l.idle_generator_cpu_pct)}%, ` +
+      `server CPU ${fmt(l.idle_server_cpu_pct)}% of one core.`,
+    "",
+    `Relay vs e2e: ${fmt(l.relay_heavy_vs_e2e, 2)}×; \`--workers 2\` vs \`--workers 1\`: ${fmt(l.workers_2_vs_1, 2)}×. ` +
+      `Each push run lasts ${fmt(l.seconds)} s (connecting included) against a fresh \`push-agent serve\` process; CPU is % of one ` +
+      "core over the run (the generator's summed over its workers). Latency: POST → notification frame (relay), POST → " +
+      "push-message observer (e2e). The machine's two cores are shared with whatever else runs: figures from a busy " +
+      "machine are low and noisy.",
+    "",
+    "Commands (what the bench runs, as CLI lines):",
+    "",
+    "```sh",
+    "ulimit -n 20000",
+    "push-agent serve --port 8080 &",
+    'push-agent loadtest --server ws://127.0.0.1:8080/ --plan "connect_and_idle_forever,19000,1000,0" --workers 1 --connect-concurrency 1000 --duration 68',
+    'push-agent loadtest --server ws://127.0.0.1:8080/ --plan "notification_forever,2000,1000,0,1" --workers 1 --duration 20',
+    'push-agent loadtest --server ws://127.0.0.1:8080/ --plan "notification_forever,3000,1000,0,0" --workers 1 --duration 20',
+    'push-agent loadtest --server ws://127.0.0.1:8080/ --plan "notification_forever,3000,1000,0,0" --workers 2 --duration 20',
+    "push-agent loadtest --server ws://127.0.0.1:8080/ --agents 2000 --rate 1 --duration 20   # e2e reference",
+    "npm run bench -- loadtest   # all of the above, each on a fresh server, into this page",
+    "```",
+  );
+  return lines;
+}
+
 function startupTable(s: Figures | undefined): string[] {
   if (!s) return ["Not run."];
   const lines = [
@@ -274,6 +351,10 @@ export function render(file: ResultsFile): string {
     "## 4. Start-up",
     "",
     ...startupTable(r.startup),
+    "",
+    "## 5. Load tester",
+    "",
+    ...loadtestTable(r.loadtest),
     "",
     "## Reproduce",
     "",

@@ -7,6 +7,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { cpus } from "node:os";
 import { benchDecrypt } from "./decrypt.ts";
 import { benchE2E } from "./e2e.ts";
+import { benchLoadtest } from "./loadtest.ts";
 import { type ResultsFile, writeReport } from "./report.ts";
 import { benchScale } from "./scale.ts";
 import { benchStartup } from "./startup.ts";
@@ -18,6 +19,7 @@ const BENCHES: Record<string, Bench> = {
   e2e: benchE2E,
   scale: benchScale,
   startup: benchStartup,
+  loadtest: benchLoadtest,
 };
 
 const RESULTS_FILE = new URL("./results.json", import.meta.url);

@@ -57,6 +57,7 @@ export async function runPlanCommand(values: ParsedValues, ctx: CliContext): Pro
     durationMs: secondsOption(values, "duration", false) ?? null,
     statsd,
     vapid: runVapidKeys(),
+    connectConcurrency: integerOption(values, "connect-concurrency", { min: 1, max: 100_000 }) ?? 200,
   };
   const workers = integerOption(values, "workers", { min: 1, max: 256 }) ?? availableParallelism();
   const html = stringOption(values, "html");

@@ -165,16 +165,7 @@ export function serverOption(values: ParsedValues): { serverURL: string; allowIn
 }
 
 const PLAN_ONLY = ["scenario", "arg", "workers", "payload", "statsd", "statsd-prefix", "html"];
-const FIXED_ONLY = [
-  "agents",
-  "subscriptions",
-  "rate",
-  "payload-bytes",
-  "ttl",
-  "vapid",
-  "connect-concurrency",
-  "ramp-up",
-];
+const FIXED_ONLY = ["agents", "subscriptions", "rate", "payload-bytes", "ttl", "vapid", "ramp-up"];
 
 function isPlanMode(values: ParsedValues): boolean {
   const plan = values.plan !== undefined || values["list-scenarios"] === true;

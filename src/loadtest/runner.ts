@@ -32,6 +32,8 @@ export interface RunnerOptions {
   replyTimeoutMs?: number;
   /** Push POSTs in flight at most. Default 256. */
   sendConcurrency?: number;
+  /** Connections being opened at once, at most. Default 200. */
+  connectConcurrency?: number;
   now?: () => number;
 }
 
@@ -68,6 +70,7 @@ export class ScenarioRunner {
       logger: options.logger ?? silentLogger,
       now: options.now ?? (() => performance.now()),
       replyTimeoutMs: options.replyTimeoutMs ?? 10_000,
+      connectSlot: semaphore(options.connectConcurrency ?? 200),
       get stopped() {
         return runner.#stopped;
       },
@@ -173,6 +176,33 @@ export class ScenarioRunner {
   }
 }
 
+/** At most `limit` holders at once; the others wait in arrival order. */
+function semaphore(limit: number): () => Promise<() => void> {
+  let held = 0;
+  const waiting: (() => void)[] = [];
+  const release = () => {
+    const next = waiting.shift();
+    if (next) next();
+    else held--;
+  };
+  return () => {
+    if (held < limit) {
+      held++;
+      return Promise.resolve(once(release));
+    }
+    return new Promise((resolve) => waiting.push(() => resolve(once(release))));
+  };
+}
+
+function once(fn: () => void): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    fn();
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // One process's run
 
@@ -192,6 +222,7 @@ export interface ScenarioRunOptions {
   logger?: Logger;
   replyTimeoutMs?: number;
   sendConcurrency?: number;
+  connectConcurrency?: number;
   progressIntervalMs?: number;
   onProgress?: (progress: RunProgress) => void;
 }
@@ -252,6 +283,7 @@ export async function runScenarios(options: ScenarioRunOptions, worker = 0): Pro
     logger: options.logger,
     replyTimeoutMs: options.replyTimeoutMs,
     sendConcurrency: options.sendConcurrency,
+    connectConcurrency: options.connectConcurrency,
     now,
   });
   const startedAt = now();
@@ -318,7 +350,13 @@ function measureLoad(worker: number, connections: () => number, peak: () => numb
   delay.enable();
   const cpu = process.cpuUsage();
   const wallStart = performance.now();
-  const heapAtStartBytes = process.memoryUsage().heapUsed;
+  // With --expose-gc (the benchmark) heap figures are taken after a collection, else they include garbage.
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const heapUsed = () => {
+    gc?.();
+    return process.memoryUsage().heapUsed;
+  };
+  const heapAtStartBytes = heapUsed();
   let sampledPeak = 0;
   let heapAtPeakBytes = heapAtStartBytes;
   const ms = (ns: number) => Math.round(ns / 10_000) / 100;
@@ -327,7 +365,7 @@ function measureLoad(worker: number, connections: () => number, peak: () => numb
       const open = connections();
       if (open < sampledPeak || open === 0) return;
       sampledPeak = open;
-      heapAtPeakBytes = process.memoryUsage().heapUsed;
+      heapAtPeakBytes = heapUsed();
     },
     result(): WorkerLoad {
       delay.disable();

@@ -59,6 +59,8 @@ export interface RunContext {
   now(): number;
   /** Default for connect, hello, register and unregister replies. */
   replyTimeoutMs: number;
+  /** A slot among the connections being opened at once (thousands at once only thrash); call the result to free it. */
+  connectSlot(): Promise<() => void>;
   readonly stopped: boolean;
   /** Called when the run stops; returns the unregistering function. */
   onStop(cancel: () => void): () => void;
@@ -136,6 +138,17 @@ export class VirtualUser implements ScenarioContext {
     this.#checkRunning();
     if (this.#client?.isOpen) throw new ScenarioError("connect", "already connected");
     const run = this.#run;
+    const release = await run.connectSlot();
+    try {
+      await this.#open(options.timeoutMs ?? run.replyTimeoutMs);
+    } finally {
+      release();
+    }
+  }
+
+  async #open(timeoutMs: number): Promise<void> {
+    this.#checkRunning();
+    const run = this.#run;
     const startedAt = run.now();
     const client = new ProtocolClient(run.serverURL, run.WebSocket, {
       ignored: (reason) => {
@@ -148,7 +161,7 @@ export class VirtualUser implements ScenarioContext {
     });
     this.#client = client;
     try {
-      await client.opened(options.timeoutMs ?? run.replyTimeoutMs);
+      await client.opened(timeoutMs);
     } catch (error) {
       client.close(this.stopped);
       this.#client = null;

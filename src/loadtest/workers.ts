@@ -33,6 +33,8 @@ export interface PlanRunConfig {
   vapid: VapidDetails;
   replyTimeoutMs?: number;
   sendConcurrency?: number;
+  /** Per worker. */
+  connectConcurrency?: number;
 }
 
 export type WorkerMessage =
@@ -73,6 +75,7 @@ export async function runShare(
         sink: statsd,
         replyTimeoutMs: config.replyTimeoutMs,
         sendConcurrency: config.sendConcurrency,
+        connectConcurrency: config.connectConcurrency,
         onProgress: hooks.onProgress,
       },
       worker,
