@@ -106,7 +106,8 @@ export const loadtestCommand = defineCommand(
       "connect-concurrency": {
         type: "string",
         value: "N",
-        description: "agents connecting at the same time, at most (default 100)",
+        description:
+          "agents connecting at the same time, at most (default 100; 200 over all workers with --plan)",
       },
       "ramp-up": {
         type: "string",

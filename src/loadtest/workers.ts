@@ -33,7 +33,7 @@ export interface PlanRunConfig {
   vapid: VapidDetails;
   replyTimeoutMs?: number;
   sendConcurrency?: number;
-  /** Per worker. */
+  /** Connections being opened at once over all workers (each gets its share). */
   connectConcurrency?: number;
 }
 
@@ -75,7 +75,10 @@ export async function runShare(
         sink: statsd,
         replyTimeoutMs: config.replyTimeoutMs,
         sendConcurrency: config.sendConcurrency,
-        connectConcurrency: config.connectConcurrency,
+        connectConcurrency:
+          config.connectConcurrency === undefined
+            ? undefined
+            : Math.max(1, Math.ceil(config.connectConcurrency / workers)),
         onProgress: hooks.onProgress,
       },
       worker,

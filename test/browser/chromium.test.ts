@@ -8,7 +8,6 @@
  * downloads a browser: playwright-core only drives the executable it is given.
  */
 
-import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -23,10 +22,9 @@ import { createPushServer, type PushServer } from "../../src/server/index.ts";
 import { sendPush } from "../../src/server/send.ts";
 import type { PushSubscriptionJSON } from "../../src/subscription.ts";
 import { captureLogger } from "../helpers/logger.ts";
+import { CHROMIUM_ARGS as BASE_ARGS, CHROMIUM, HAS_CHROMIUM } from "./launch.ts";
 import type { ReceivedPush } from "./page.ts";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const HAS_CHROMIUM = existsSync(CHROMIUM);
 const SUITE = HAS_CHROMIUM
   ? "push-agent in headless Chromium"
   : `push-agent in headless Chromium (SKIPPED: no browser at ${CHROMIUM}; apt-get install chromium or set CHROMIUM_PATH)`;
@@ -34,16 +32,7 @@ const SUITE = HAS_CHROMIUM
 // The default reporter shows a skipped file without its suite name: say why, once, on stderr.
 if (!HAS_CHROMIUM) console.warn(SUITE);
 
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--no-first-run",
-  "--disable-sync",
-  "--disable-quic",
-];
+const CHROMIUM_ARGS = [...BASE_ARGS, "--disable-sync", "--disable-quic"];
 
 /** Launch, bundling and the first connection take a few seconds on a cold machine. */
 const SETUP_TIMEOUT = 30_000;

@@ -4,28 +4,16 @@
  * /usr/bin/chromium (or CHROMIUM_PATH); skipped without it, like the browser suite.
  */
 
-import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { Readable } from "node:stream";
 import { pathToFileURL } from "node:url";
 import { type Browser, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { main } from "../../src/cli/index.ts";
 import type { ScenarioReport } from "../../src/loadtest/report.ts";
 import { createPushServer, type PushServer } from "../../src/server/index.ts";
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const HAS_CHROMIUM = existsSync(CHROMIUM);
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--no-first-run",
-];
+import { runMain } from "../cli/in-process.ts";
+import { CHROMIUM, CHROMIUM_ARGS, HAS_CHROMIUM } from "./launch.ts";
 
 let server: PushServer;
 let browser: Browser;
@@ -35,7 +23,7 @@ describe.skipIf(!HAS_CHROMIUM)("the loadtest HTML report in Chromium", () => {
   beforeAll(async () => {
     workdir = await mkdtemp(path.join(tmpdir(), "push-agent-html-"));
     server = await createPushServer({ port: 0 });
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
   }, 30_000);
 
   afterAll(async () => {
@@ -46,29 +34,20 @@ describe.skipIf(!HAS_CHROMIUM)("the loadtest HTML report in Chromium", () => {
 
   it("draws every chart and shows the JSON report's numbers", async () => {
     const file = path.join(workdir, "report.html");
-    let stdout = "";
-    const code = await main(
-      [
-        "loadtest",
-        "--server",
-        server.url,
-        "--plan",
-        "notification_forever,10,20,0,0.2|connect_and_idle_forever,5,0,0|notification_forever_bad_tokens,1,1,0,0.5",
-        "--duration",
-        "2.5",
-        "--workers",
-        "1",
-        "--json",
-        "--html",
-        file,
-      ],
-      {
-        stdout: { write: (chunk: string) => (stdout += chunk) },
-        stderr: { write: () => true },
-        stdin: Readable.from([]),
-        signal: new AbortController().signal,
-      },
-    );
+    const { code, stdout } = await runMain([
+      "loadtest",
+      "--server",
+      server.url,
+      "--plan",
+      "notification_forever,10,20,0,0.2|connect_and_idle_forever,5,0,0|notification_forever_bad_tokens,1,1,0,0.5",
+      "--duration",
+      "2.5",
+      "--workers",
+      "1",
+      "--json",
+      "--html",
+      file,
+    ]);
     expect(code).toBe(0);
     const report = JSON.parse(stdout) as ScenarioReport;
     expect(report.pushes.received).toBeGreaterThan(0);

@@ -6,26 +6,15 @@
 
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { Readable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
-import { main } from "../../src/cli/index.ts";
 import type { SmokeResult } from "../../src/loadtest/smoke.ts";
 import { createPushServer, type PushServer } from "../../src/server/index.ts";
 import { killAll, runCli } from "./helpers.ts";
+import { runMain } from "./in-process.ts";
 
 afterEach(killAll);
 
-async function run(argv: string[]) {
-  let stdout = "";
-  let stderr = "";
-  const code = await main(argv, {
-    stdout: { write: (chunk: string) => (stdout += chunk) },
-    stderr: { write: (chunk: string) => (stderr += chunk) },
-    stdin: Readable.from([]),
-    signal: new AbortController().signal,
-  });
-  return { code, stdout, stderr };
-}
+const run = (argv: string[]) => runMain(argv);
 
 const CHECKS = 14;
 

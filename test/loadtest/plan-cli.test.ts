@@ -6,26 +6,15 @@
 
 import { createSocket, type Socket } from "node:dgram";
 import type { AddressInfo } from "node:net";
-import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { main } from "../../src/cli/index.ts";
 import type { ScenarioReport } from "../../src/loadtest/report.ts";
 import { createPushServer, type PushServer } from "../../src/server/index.ts";
+import { runMain } from "../cli/in-process.ts";
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 
-async function run(argv: string[]) {
-  let stdout = "";
-  let stderr = "";
-  const code = await main(argv, {
-    stdout: { write: (chunk: string) => (stdout += chunk) },
-    stderr: { write: (chunk: string) => (stderr += chunk) },
-    stdin: Readable.from([]),
-    signal: new AbortController().signal,
-  });
-  return { code, stdout, stderr };
-}
+const run = (argv: string[]) => runMain(argv);
 
 let server: PushServer;
 
