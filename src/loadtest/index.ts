@@ -405,3 +405,5 @@ export {
 export { parseStatsdAddress, type StatsdOptions, StatsdSink } from "./statsd.ts";
 export { type RunContext, VirtualUser } from "./virtual-user.ts";
 export { type PlanRunConfig, runPlan, runShare } from "./workers.ts";
+export { loadDefaultWebSocket } from "../transport/websocket.ts";
+export { ErrorLog } from "./error-log.ts";

@@ -42,7 +42,7 @@ export interface NotificationRequest {
   headers?: Record<string, string>;
   /** Sign with the run's VAPID key: true for the default claims, or the claims to use. */
   vapid?: boolean | VapidClaims;
-  /** E2E only: the subscription's keys (PushSubscription.toJSON().keys) to encrypt for. */
+  /** The subscription's keys (PushSubscription.toJSON().keys): the data is encrypted for them. */
   keys?: { p256dh: string; auth: string };
   /** false: this push is not owed back (a Topic will replace it, TTL 0 drops it). Default true. */
   track?: boolean;
@@ -79,11 +79,12 @@ export class RequestBuilder {
     return this.#vapid.publicKey;
   }
 
-  build(request: NotificationRequest, mode: PayloadMode): PushRequest {
+  /** With `keys` the data is encrypted for them (e2e); without, it is sent as it is (relay). */
+  build(request: NotificationRequest): PushRequest {
     const ttl = request.ttl ?? 60;
     const headers: Record<string, string | number> = { TTL: ttl };
     let body: Buffer | null = null;
-    if (mode === "e2e" && request.keys && request.data != null) {
+    if (request.keys && request.data != null) {
       const built = buildRequest({ endpoint: request.endpoint, keys: request.keys }, request.data, {
         TTL: ttl,
         contentEncoding: request.encoding ?? "aes128gcm",

@@ -296,7 +296,7 @@ export class VirtualUser implements ScenarioContext {
   async sendNotification(request: NotificationRequest): Promise<SendResult> {
     this.#checkRunning();
     const run = this.#run;
-    const built = run.requests.build(request, run.payloadMode);
+    const built = run.requests.build(request);
     // Only relay bytes can be recognised on arrival; e2e pushes are checked by their user agent.
     const key =
       built.body && !request.keys && request.track !== false ? built.body.toString("base64url") : null;
