@@ -46,9 +46,9 @@ class PushAgentEngine {
     this.script = script;
     this.ee = ee;
     this.helpers = helpers;
-    const engines = (script.config && script.config.engines) || {};
-    this.options = engines["push-agent"] || {};
-    this.target = script.config && script.config.target;
+    const engines = script.config?.engines ?? {};
+    this.options = engines["push-agent"] ?? {};
+    this.target = script.config?.target;
     this.setup = null;
     this.nextId = 0;
   }
@@ -72,6 +72,7 @@ class PushAgentEngine {
 
   async runUser(flow, context, ee) {
     const { lib, runner, scenarios } = await this.ready();
+    context.vars ??= {};
     const sink = artillerySink(ee);
     // The run's shared parts (sender, sockets' settings, stop state), with this user's metrics.
     const run = Object.create(runner.run, { sink: { value: sink } });
@@ -82,7 +83,7 @@ class PushAgentEngine {
       user,
       sink,
       scenarios,
-      vars: context.vars || (context.vars = {}),
+      vars: context.vars,
       template: (value) => this.template(value, context),
       subscriptions: new Map(),
       agent: null,
@@ -126,7 +127,7 @@ class PushAgentEngine {
     if (this.helpers && typeof this.helpers.template === "function")
       return this.helpers.template(value, context);
     return value.replace(/\{\{\s*([\w.$-]+)\s*\}\}/g, (_, name) => {
-      const found = context.vars ? context.vars[name] : undefined;
+      const found = context.vars?.[name];
       return found === undefined ? "" : String(found);
     });
   }
@@ -134,7 +135,7 @@ class PushAgentEngine {
 
 /** Artillery counts errors by code: the scenario layer's kind when there is one. */
 function errorCode(error) {
-  if (error && typeof error.kind === "string") return `push_agent.${error.kind}`;
+  if (typeof error?.kind === "string") return `push_agent.${error.kind}`;
   return error instanceof Error ? error.message : String(error);
 }
 

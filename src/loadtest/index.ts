@@ -367,6 +367,8 @@ function runVapidKeys(): VapidDetails {
   return { subject: "mailto:loadtest@push-agent.invalid", ...keys };
 }
 
+export { loadDefaultWebSocket } from "../transport/websocket.ts";
+export { ErrorLog } from "./error-log.ts";
 // The scenario layer: test plans of scenarios over every core (push-agent loadtest --plan).
 export { renderHtmlReport } from "./html.ts";
 export { METRIC, MetricsCollector, type MetricsData, type MetricsSink, teeSink } from "./metrics.ts";
@@ -405,5 +407,3 @@ export {
 export { parseStatsdAddress, type StatsdOptions, StatsdSink } from "./statsd.ts";
 export { type RunContext, VirtualUser } from "./virtual-user.ts";
 export { type PlanRunConfig, runPlan, runShare } from "./workers.ts";
-export { loadDefaultWebSocket } from "../transport/websocket.ts";
-export { ErrorLog } from "./error-log.ts";
