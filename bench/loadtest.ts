@@ -179,10 +179,12 @@ export async function benchLoadtest(): Promise<Record<string, number>> {
       await server.close();
     }
   }
-  results.relay_heavy_vs_e2e = round(
-    results.relay_heavy_w2_received_per_s! / results.e2e_2000x1_received_per_s!,
-    2,
+  const relayBest = Math.max(
+    results.relay_2000x1_received_per_s ?? 0,
+    results.relay_heavy_w1_received_per_s ?? 0,
+    results.relay_heavy_w2_received_per_s ?? 0,
   );
+  results.relay_best_vs_e2e = round(relayBest / results.e2e_2000x1_received_per_s!, 2);
   results.workers_2_vs_1 = round(
     results.relay_heavy_w2_received_per_s! / results.relay_heavy_w1_received_per_s!,
     2,
