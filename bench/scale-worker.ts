@@ -58,7 +58,8 @@ async function openBareSockets(server: ChildServer, n: number): Promise<() => Pr
     Array.from({ length: n }, (_, i) => i),
     CONNECT_CONCURRENCY,
     async () => {
-      const ws = new WebSocket(server.url, ["push-notification"]);
+      // No subprotocol, like push-agent and every autoconnect client.
+      const ws = new WebSocket(server.url);
       sockets.push(ws);
       await new Promise<void>((resolve, reject) => {
         ws.once("open", () => resolve());

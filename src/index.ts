@@ -7,6 +7,7 @@ export type { DecryptErrorCode, EncryptedPush, PushHeaders } from "./crypto/decr
 export { DecryptError, decrypt } from "./crypto/decrypt.ts";
 export type { SubscriptionKeys } from "./crypto/keys.ts";
 export { generateKeys } from "./crypto/keys.ts";
+export type { IndexedDBPushDBOptions } from "./db/indexeddb.ts";
 export { openIndexedDBPushDB } from "./db/indexeddb.ts";
 export type { MemoryStorage } from "./db/memory.ts";
 export { createMemoryStorage, openMemoryPushDB } from "./db/memory.ts";
@@ -17,6 +18,7 @@ export { PushError } from "./errors.ts";
 export type { Logger } from "./log.ts";
 export { shortEndpoint } from "./log.ts";
 export type {
+  ConnectionErrorEvent,
   DecryptErrorEvent,
   Observer,
   PushEventMap,
@@ -28,8 +30,12 @@ export type {
 } from "./observers.ts";
 export type { BroadcastHandler, BroadcastPhase } from "./service/broadcasts.ts";
 export type { ConnectionState } from "./service/connection.ts";
+export { MIN_PING_INTERVAL } from "./service/connection.ts";
 export type { PushManager, PushServiceOptions, SubscribeOptions } from "./service/push-service.ts";
 export { PushService } from "./service/push-service.ts";
 export type { PushSubscriptionJSON, PushSubscriptionOptions } from "./subscription.ts";
 export { PushMessageData, PushSubscription } from "./subscription.ts";
+export type { ConnectFailure, ConnectFailureKind } from "./transport/failure.ts";
 export type { WebSocketConstructor, WebSocketLike } from "./transport/websocket.ts";
+export { PUSH_SUBPROTOCOL } from "./transport/websocket.ts";
+export type { BufferSourceLike, IDBFactoryLike, JsonWebKeyLike, TransactionDurability } from "./web-types.ts";

@@ -7,6 +7,7 @@
 import type { PushErrorName } from "./errors.ts";
 import type { ConnectionState } from "./service/connection.ts";
 import type { PushMessageData, PushSubscription } from "./subscription.ts";
+import type { ConnectFailure } from "./transport/failure.ts";
 
 export interface PushMessageEvent {
   scope: string;
@@ -31,6 +32,14 @@ export interface PushSubscriptionModifiedEvent {
 export interface StateChangeEvent {
   state: ConnectionState;
   previous: ConnectionState;
+  /** Set when this change to ShutDown is a connection attempt that failed: why it failed. */
+  error?: ConnectFailure;
+}
+
+/** A connection attempt failed (the socket never opened); a retry with backoff follows. */
+export interface ConnectionErrorEvent {
+  serverURL: string;
+  error: ConnectFailure;
 }
 
 export interface DecryptErrorEvent {
@@ -44,6 +53,7 @@ export interface PushEventMap {
   "push-subscription-change": PushSubscriptionChangeEvent;
   "push-subscription-modified": PushSubscriptionModifiedEvent;
   "state-change": StateChangeEvent;
+  "connection-error": ConnectionErrorEvent;
   "decrypt-error": DecryptErrorEvent;
 }
 

@@ -5,13 +5,15 @@
  */
 
 import path from "node:path";
-import { app, BrowserWindow, ipcMain } from "electron";
+import { app, BrowserWindow, ipcMain, net, powerMonitor } from "electron";
 import { setupPushInMain } from "./main.ts";
 
 const serverURL = process.env.PUSH_SERVER_URL ?? "wss://push.services.mozilla.com/";
 
 await app.whenReady();
-const push = await setupPushInMain({ app, ipcMain, BrowserWindow, serverURL });
+// powerMonitor and net tell push-agent about sleep and network changes (a zombie socket otherwise
+// lingers until the next ping, up to pingInterval).
+const push = await setupPushInMain({ app, ipcMain, BrowserWindow, serverURL, powerMonitor, net });
 
 const window = new BrowserWindow({
   width: 800,

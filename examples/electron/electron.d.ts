@@ -28,6 +28,15 @@ declare module "electron" {
     exit(code?: number): void;
   };
 
+  export const powerMonitor: {
+    on(event: "suspend" | "resume", listener: () => void): unknown;
+    removeListener(event: "suspend" | "resume", listener: () => void): unknown;
+  };
+
+  export const net: {
+    isOnline(): boolean;
+  };
+
   export const ipcMain: {
     handle(channel: string, listener: (event: unknown, ...args: unknown[]) => unknown): void;
     removeHandler(channel: string): void;

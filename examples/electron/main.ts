@@ -45,6 +45,17 @@ export interface WindowLike {
   readonly webContents: { send(channel: string, ...args: unknown[]): void; isDestroyed(): boolean };
 }
 
+/** Electron's powerMonitor: sleep and wake-up. */
+export interface PowerMonitorLike {
+  on(event: "suspend" | "resume", listener: () => void): unknown;
+  removeListener(event: "suspend" | "resume", listener: () => void): unknown;
+}
+
+/** Electron's net module: whether the machine has a network (main has no online event, so it is polled). */
+export interface NetLike {
+  isOnline(): boolean;
+}
+
 export interface SetupPushOptions {
   app: AppLike;
   ipcMain: IpcMainLike;
@@ -57,6 +68,12 @@ export interface SetupPushOptions {
   /** Where the store lives; default app.getPath("userData"). The store is its "push-agent" subfolder. */
   userDataDir?: string;
   logger?: Logger;
+  /** Electron's powerMonitor: suspend takes the service offline, resume checks the connection. */
+  powerMonitor?: PowerMonitorLike;
+  /** Electron's net: polled every netCheckInterval ms; offline closes the socket until online. */
+  net?: NetLike;
+  /** ms between net.isOnline() checks. Default 5 000. */
+  netCheckInterval?: number;
   /** Anything else for the PushService (timeouts, hasPermission, …); `db` is set here. */
   serviceOptions?: Omit<PushServiceOptions, "db" | "serverURL" | "logger">;
 }
@@ -121,8 +138,10 @@ export async function setupPushInMain(options: SetupPushOptions): Promise<PushIn
     throw error;
   }
 
+  const stopNetwork = wireNetwork(service, options);
   let stopping: Promise<void> | null = null;
   const stop = async () => {
+    stopNetwork();
     removeHandlers(ipcMain);
     await service.stop();
     await db.close();
@@ -134,6 +153,39 @@ export async function setupPushInMain(options: SetupPushOptions): Promise<PushIn
       stopping ??= stop();
       return stopping;
     },
+  };
+}
+
+/**
+ * Sleep and network changes reach the service: a suspended machine's socket dies silently, so
+ * suspend takes the service offline (the server keeps pushes for it) and resume brings it back
+ * at once (or, if it never went offline, checks the socket with networkChanged()). The network
+ * going away or coming back (net.isOnline(), polled) does the same.
+ */
+function wireNetwork(service: PushService, options: SetupPushOptions): () => void {
+  const { powerMonitor, net } = options;
+  const onSuspend = () => service.setOnline(false);
+  const onResume = () => {
+    if (service.online) service.networkChanged();
+    else service.setOnline(net ? net.isOnline() : true);
+  };
+  powerMonitor?.on("suspend", onSuspend);
+  powerMonitor?.on("resume", onResume);
+  let timer: ReturnType<typeof setInterval> | undefined;
+  if (net) {
+    let last = net.isOnline();
+    if (!last) service.setOnline(false);
+    timer = setInterval(() => {
+      const online = net.isOnline();
+      if (online !== last) service.setOnline(online);
+      last = online;
+    }, options.netCheckInterval ?? 5_000);
+    timer.unref?.();
+  }
+  return () => {
+    powerMonitor?.removeListener("suspend", onSuspend);
+    powerMonitor?.removeListener("resume", onResume);
+    clearInterval(timer);
   };
 }
 

@@ -50,6 +50,11 @@ export async function startPushInRenderer(options: RendererPushOptions): Promise
   // Closing or reloading the window: close the socket and the store before the page goes.
   const onPageHide = () => void service.stop();
   globalThis.addEventListener?.("pagehide", onPageHide);
+  // The page's network state: offline closes the socket until online, which reconnects at once.
+  const onOnline = () => service.setOnline(true);
+  const onOffline = () => service.setOnline(false);
+  globalThis.addEventListener?.("online", onOnline);
+  globalThis.addEventListener?.("offline", onOffline);
 
   return {
     service,
@@ -59,6 +64,8 @@ export async function startPushInRenderer(options: RendererPushOptions): Promise
     unsubscribe: (scope) => service.unsubscribe(scope),
     stop: async () => {
       globalThis.removeEventListener?.("pagehide", onPageHide);
+      globalThis.removeEventListener?.("online", onOnline);
+      globalThis.removeEventListener?.("offline", onOffline);
       await service.stop();
     },
   };

@@ -132,13 +132,20 @@ async function listen(options: ListenOptions, ctx: CliContext): Promise<number> 
     logger: stderrLogger(ctx.stderr, options.verbose),
   });
   let stopping = false;
+  // One line per distinct cause, like the service's warning: a server down for an hour is one line.
+  let lastFailure = "";
   try {
     progress(`connecting to ${options.serverURL}`);
-    service.observe("state-change", ({ state, previous }) => {
+    service.observe("state-change", ({ state, previous, error }) => {
       if (stopping) return;
+      if (state === "Ready") lastFailure = "";
       if (state === "Ready") progress(`connected (uaid ${service.uaid?.slice(0, 8)}…)`);
       else if (previous === "Ready") progress("disconnected; reconnecting");
-      else if (state === "ShutDown") progress(`cannot connect to ${options.serverURL}; retrying`);
+      else if (state === "ShutDown") {
+        const line = `cannot connect to ${options.serverURL}${error ? `: ${error.message}` : ""}; retrying`;
+        if (line !== lastFailure) progress(line);
+        lastFailure = line;
+      }
     });
     await service.start();
     if (!(await untilReadyOrAborted(service, ctx.signal))) return 0;
@@ -249,11 +256,14 @@ function escapeLine(text: string): string {
 
 function stderrLogger(err: Output, verbose: boolean): Logger {
   const line = (message: string) => err.write(`push-agent: ${message}\n`);
-  // The service's info lines repeat what the progress lines say; --verbose shows them.
+  // The service's info lines, and its "cannot connect" warning, repeat what the progress lines
+  // say; --verbose shows them.
   return {
     debug: verbose ? line : () => {},
     info: verbose ? line : () => {},
-    warn: line,
+    warn: (message) => {
+      if (verbose || !message.startsWith("push: cannot connect to ")) line(message);
+    },
     error: line,
   };
 }

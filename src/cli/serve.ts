@@ -51,9 +51,22 @@ export const serveCommand = defineCommand(
         value: "MS",
         description: "ms between Megaphone polls (default 30000)",
       },
+      state: {
+        type: "string",
+        value: "DIR",
+        description:
+          "keep uaids, subscriptions, stored messages and keys in DIR (LevelDB) across restarts (default: memory only)",
+      },
+      "echo-subprotocol": {
+        type: "boolean",
+        description:
+          "echo a requested push-notification subprotocol (autoconnect never does; for old clients that require it)",
+      },
       verbose: { type: "boolean", short: "v", description: "also log debug lines" },
     },
-    details: "Example:\n  push-agent serve --port 0\n  push-agent listen --server ws://127.0.0.1:8080/",
+    details:
+      "Without --state everything lives in memory: a restart forgets every uaid and endpoint.\n" +
+      "Example:\n  push-agent serve --port 0 --state ~/.push-agent-server\n  push-agent listen --server ws://127.0.0.1:8080/",
   },
   async ({ values }, ctx) => {
     const options = {
@@ -65,6 +78,8 @@ export const serveCommand = defineCommand(
       maxDataBytes: integerOption(values, "max-data-bytes", { min: 1 }),
       megaphoneURL: urlOption(values, "megaphone-url", ["http:", "https:"]),
       megaphonePollInterval: integerOption(values, "megaphone-poll-interval", { min: 1 }),
+      state: stringOption(values, "state"),
+      echoSubprotocol: booleanOption(values, "echo-subprotocol"),
       logger: lineLogger(ctx.stdout, ctx.stderr, booleanOption(values, "verbose")),
     };
     const server = await createPushServer(withoutUndefined(options));

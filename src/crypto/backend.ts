@@ -4,6 +4,8 @@
  * run the whole key schedule and every record synchronously (no promise per step).
  */
 
+import type { JsonWebKeyLike } from "../web-types.ts";
+
 export type MaybePromise<T> = T | Promise<T>;
 
 /**
@@ -15,7 +17,7 @@ export type MaybePromise<T> = T | Promise<T>;
  */
 export interface DecryptJob {
   /** The subscription's private key; backends cache what they import from it, keyed by `d`. */
-  privateKey: JsonWebKey;
+  privateKey: JsonWebKeyLike;
   /** Uncompressed P-256 point (65 bytes, 0x04 prefix), already length-checked. */
   senderPublicKey: Uint8Array;
   /** null for aesgcm128, whose key schedule has no auth secret step. */
@@ -33,7 +35,7 @@ export interface GeneratedKeyPair {
   /** 65-byte uncompressed point. */
   publicKey: Uint8Array;
   /** JWK with at least kty, crv, d, x, y. */
-  privateKey: JsonWebKey;
+  privateKey: JsonWebKeyLike;
 }
 
 export interface CryptoBackend {

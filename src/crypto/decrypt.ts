@@ -6,6 +6,7 @@
  */
 
 import { backend as defaultBackend } from "#crypto-backend";
+import type { JsonWebKeyLike } from "../web-types.ts";
 import type { CryptoBackend, DecryptJob } from "./backend.ts";
 import { Base64urlError, decode } from "./base64url.ts";
 import { badCrypto, DecryptError } from "./decrypt-error.ts";
@@ -30,7 +31,7 @@ export interface EncryptedPush {
 export interface DecryptionKeys {
   /** The subscription's 65-byte uncompressed P-256 public key (p256dh). */
   publicKey: Uint8Array;
-  privateKey: JsonWebKey;
+  privateKey: JsonWebKeyLike;
   authSecret: Uint8Array;
 }
 

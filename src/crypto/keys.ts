@@ -6,12 +6,13 @@
 
 import { backend } from "#crypto-backend";
 import { PushError } from "../errors.ts";
+import type { JsonWebKeyLike } from "../web-types.ts";
 
 export interface SubscriptionKeys {
   /** 65-byte uncompressed P-256 point (the subscription's p256dh). */
   publicKey: Uint8Array;
   /** { kty, crv, d, x, y } */
-  privateKey: JsonWebKey;
+  privateKey: JsonWebKeyLike;
   /** 16 random bytes. */
   authSecret: Uint8Array;
 }

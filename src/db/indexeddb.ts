@@ -8,6 +8,7 @@
  */
 
 import { type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames, wrap } from "idb";
+import type { IDBFactoryLike, TransactionDurability } from "../web-types.ts";
 import {
   ConstraintError,
   isValidRecord,
@@ -35,18 +36,21 @@ type Tx<M extends Mode> = IDBPTransaction<PushSchema, Store[], M>;
 
 export interface IndexedDBPushDBOptions {
   /** The factory to open the database with; defaults to `globalThis.indexedDB`. */
-  indexedDB?: IDBFactory;
+  indexedDB?: IDBFactoryLike;
   /** Database name, default "pushapi"; give each PushService on one origin its own. */
   name?: string;
   /**
    * Transaction durability for writes, default "strict": a write that returned has been flushed
    * to disk, which is what acking a message after its store write relies on.
    */
-  durability?: IDBTransactionDurability;
+  durability?: TransactionDurability;
 }
 
 export async function openIndexedDBPushDB(options: IndexedDBPushDBOptions = {}): Promise<PushDB> {
-  const factory = options.indexedDB ?? (globalThis as { indexedDB?: IDBFactory }).indexedDB;
+  // The DOM type inside: assertIdbCanWrap checks it is the runtime's own IDBFactory.
+  const factory = (options.indexedDB ?? (globalThis as { indexedDB?: IDBFactory }).indexedDB) as
+    | IDBFactory
+    | undefined;
   if (!factory) {
     throw new Error(
       "No IndexedDB in this runtime: pass options.indexedDB (an IDBFactory) or use another PushDB",

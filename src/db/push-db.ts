@@ -4,6 +4,8 @@
  * may pass any object that implements this interface and passes test/db/contract.ts.
  */
 
+import type { JsonWebKeyLike } from "../web-types.ts";
+
 /** One subscription, keyed by channelID and unique by scope. Field names follow Firefox's PushRecord. */
 export interface PushRecord {
   /** The channel id, as the server echoed it in the register reply. */
@@ -13,7 +15,7 @@ export interface PushRecord {
   /** Raw uncompressed P-256 public key (65 bytes); null until keys exist (SimplePush mode). */
   p256dhPublicKey: Uint8Array | null;
   /** The private key as a JWK; never logged, only read to decrypt. */
-  p256dhPrivateKey: JsonWebKey | null;
+  p256dhPrivateKey: JsonWebKeyLike | null;
   /** 16 random bytes. */
   authenticationSecret: Uint8Array | null;
   /** The application server's raw P-256 public key, or null. */

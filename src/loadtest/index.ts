@@ -383,7 +383,7 @@ export {
   type VapidClaims,
 } from "./payload.ts";
 export { type PlanEntry, PlanError, parseArgPairs, parsePlans } from "./plan.ts";
-export { ProtocolClient, ScenarioError, ScenarioStopped, withoutSubprotocol } from "./protocol-client.ts";
+export { ProtocolClient, ScenarioError, ScenarioStopped } from "./protocol-client.ts";
 export { buildReport, formatScenarioReport, type ScenarioReport, type TimelinePoint } from "./report.ts";
 export {
   type RunnerOptions,

@@ -51,45 +51,50 @@ export class ProtocolClient {
   #waiter: Waiter | null = null;
   #opening: { resolve: () => void; reject: (error: Error) => void } | null = null;
   #closed = false;
+  /** Why the socket ended, for an opened() asked after the fact. */
+  #failure: Error | null = null;
   /** How many inbox frames were dropped unread. */
   dropped = 0;
 
-  constructor(url: string, WebSocket: WebSocketConstructor, events: ProtocolClientEvents) {
+  /**
+   * Starts connecting at once, asking for no subprotocol (the real autoconnect echoes none);
+   * `connectTimeoutMs` bounds the opening handshake.
+   */
+  constructor(
+    url: string,
+    WebSocket: WebSocketConstructor,
+    events: ProtocolClientEvents,
+    connectTimeoutMs: number,
+  ) {
     this.#events = events;
-    this.#transport = new Transport(url, WebSocket, {
-      open: () => {
-        this.#opening?.resolve();
-        this.#opening = null;
+    this.#transport = new Transport(
+      url,
+      WebSocket,
+      {
+        open: () => {
+          this.#opening?.resolve();
+          this.#opening = null;
+        },
+        text: (data) => this.#frame(data),
+        binary: () => events.ignored("a binary frame"),
+        close: (code, reason) => this.#lost(code, reason),
+        failed: (failure) => this.#end(new ScenarioError("connect", `cannot connect: ${failure.message}`)),
       },
-      text: (data) => this.#frame(data),
-      binary: () => events.ignored("a binary frame"),
-      close: (code, reason) => this.#lost(code, reason),
-    });
+      { protocols: [], connectTimeout: connectTimeoutMs },
+    );
   }
 
   get isOpen(): boolean {
     return !this.#closed && this.#transport.isOpen;
   }
 
-  /** Resolves when the socket is open; rejects when it closes first or the time is up. */
-  opened(timeoutMs: number): Promise<void> {
+  /** Resolves when the socket is open; rejects when it fails or closes first (the Transport times the handshake). */
+  opened(): Promise<void> {
     if (this.isOpen) return Promise.resolve();
-    if (this.#closed) return Promise.reject(new ScenarioError("connect", "the socket is closed"));
+    if (this.#closed)
+      return Promise.reject(this.#failure ?? new ScenarioError("connect", "the socket is closed"));
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#opening = null;
-        reject(new ScenarioError("connect", `not connected within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.#opening = {
-        resolve: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        reject: (error) => {
-          clearTimeout(timer);
-          reject(error);
-        },
-      };
+      this.#opening = { resolve, reject };
     });
   }
 
@@ -174,7 +179,9 @@ export class ProtocolClient {
   }
 
   #end(error: Error): void {
+    if (this.#closed) return;
     this.#closed = true;
+    this.#failure = error;
     this.#opening?.reject(error);
     this.#opening = null;
     const waiter = this.#waiter;
@@ -184,16 +191,4 @@ export class ProtocolClient {
       waiter.reject(error);
     }
   }
-}
-
-/**
- * The WebSocket constructor without the `push-notification` subprotocol: the real autoconnect
- * never echoes one, and `ws` fails a handshake that asked for a subprotocol and got none.
- */
-export function withoutSubprotocol(WebSocket: WebSocketConstructor): WebSocketConstructor {
-  return class extends (WebSocket as new (url: string) => InstanceType<WebSocketConstructor>) {
-    constructor(url: string) {
-      super(url);
-    }
-  } as unknown as WebSocketConstructor;
 }

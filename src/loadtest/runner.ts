@@ -14,7 +14,6 @@ import { METRIC, MetricsCollector, type MetricsData, type MetricsSink, teeSink }
 import { type PayloadMode, RequestBuilder } from "./payload.ts";
 import { type PlanEntry, parsePlans } from "./plan.ts";
 import { PushPoster } from "./poster.ts";
-import { withoutSubprotocol } from "./protocol-client.ts";
 import type { ScenarioDefinition } from "./scenario-types.ts";
 import { type RunContext, VirtualUser } from "./virtual-user.ts";
 
@@ -60,7 +59,7 @@ export class ScenarioRunner {
     this.run = {
       serverURL: options.serverURL,
       allowInsecureServerURL: options.allowInsecureServerURL === true,
-      WebSocket: withoutSubprotocol(options.WebSocket),
+      WebSocket: options.WebSocket,
       agentWebSocket: options.WebSocket,
       payloadMode: options.payloadMode,
       sink: options.sink,

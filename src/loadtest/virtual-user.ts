@@ -46,7 +46,7 @@ import { ServiceUserAgent } from "./user-agent.ts";
 export interface RunContext {
   serverURL: string;
   allowInsecureServerURL: boolean;
-  /** For the raw level: requests no subprotocol (see withoutSubprotocol). */
+  /** For the raw level (the Transport asks for no subprotocol). */
   WebSocket: WebSocketConstructor;
   /** For PushService user agents. */
   agentWebSocket: WebSocketConstructor;
@@ -150,18 +150,23 @@ export class VirtualUser implements ScenarioContext {
     this.#checkRunning();
     const run = this.#run;
     const startedAt = run.now();
-    const client = new ProtocolClient(run.serverURL, run.WebSocket, {
-      ignored: (reason) => {
-        run.sink.counter(`${METRIC.errorPrefix}bad_frame`);
-        run.errors.add(`ignored a server frame: ${reason}`);
+    const client = new ProtocolClient(
+      run.serverURL,
+      run.WebSocket,
+      {
+        ignored: (reason) => {
+          run.sink.counter(`${METRIC.errorPrefix}bad_frame`);
+          run.errors.add(`ignored a server frame: ${reason}`);
+        },
+        closed: () => {
+          if (this.#client === client) run.sink.counter(METRIC.connectionClosed);
+        },
       },
-      closed: () => {
-        if (this.#client === client) run.sink.counter(METRIC.connectionClosed);
-      },
-    });
+      timeoutMs,
+    );
     this.#client = client;
     try {
-      await client.opened(timeoutMs);
+      await client.opened();
     } catch (error) {
       client.close(this.stopped);
       this.#client = null;

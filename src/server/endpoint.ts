@@ -124,6 +124,8 @@ async function push(hub: PushHub, req: IncomingMessage, res: ServerResponse, pat
     `push-server: push uaid=${uaid.slice(0, 8)}… chid=${chid.slice(0, 8)}… ttl=${n.ttl}` +
       `${n.topic === undefined ? "" : " topic"} bytes=${body.length} → ${outcome}`,
   );
+  // With a state directory, 201 means the message is on disk: a crash after it loses nothing.
+  if (outcome === "stored") await hub.store.flushed();
   res.writeHead(201, { Location: `${hub.endpointBase}/m/${n.version}`, TTL: String(n.ttl) }).end();
 }
 

@@ -35,7 +35,10 @@ export class PushHub {
     readonly store: MemoryStore,
     readonly codec: TokenCodec,
     readonly broadcasts: BroadcastRegistry,
-  ) {}
+  ) {
+    // A restarted server must not reuse a sortkey (they key stored messages and the read pointer).
+    this.#lastSortkey = store.highestSortkey();
+  }
 
   get logger(): Logger {
     return this.options.logger;

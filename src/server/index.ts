@@ -1,21 +1,20 @@
 /**
- * push-agent/server: a local, in-memory push server that speaks autopush-rs's protocols — the
- * WebSocket protocol towards user agents (autoconnect) and the Web Push HTTP API towards
- * application servers (autoendpoint). One process, one or two ports, no datastore: for tests,
- * development and small private deployments. Node only.
+ * push-agent/server: a local push server that speaks autopush-rs's protocols — the WebSocket
+ * protocol towards user agents (autoconnect) and the Web Push HTTP API towards application
+ * servers (autoendpoint). One process, one or two ports, state in memory or (with `state`) in a
+ * LevelDB directory: for tests, development and small private deployments. Node only.
  */
 
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
-import { BroadcastRegistry, MegaphonePoller } from "./broadcasts.ts";
+import { MegaphonePoller } from "./broadcasts.ts";
 import { createEndpointHandler, createHealthHandler } from "./endpoint.ts";
 import { PushHub } from "./hub.ts";
 import { type PushServerOptions, resolveOptions } from "./options.ts";
 import { Session } from "./session.ts";
-import { MemoryStore } from "./store.ts";
-import { TokenCodec } from "./tokens.ts";
+import { openServerState } from "./state.ts";
 
 export type { PushServerOptions } from "./options.ts";
 
@@ -64,15 +63,19 @@ export interface PushServer {
 
 export async function createPushServer(options?: PushServerOptions): Promise<PushServer> {
   const opts = resolveOptions(options);
-  const store = new MemoryStore(opts.maxStoredPerUser, opts.logger);
-  const broadcasts = new BroadcastRegistry(opts.broadcasts);
-  const hub = new PushHub(opts, store, new TokenCodec(opts.cryptoKey), broadcasts);
+  const state = await openServerState(opts);
+  const { store, broadcasts } = state;
+  const hub = new PushHub(opts, store, state.codec, broadcasts);
 
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: MAX_FRAME_BYTES,
-    handleProtocols: (protocols) => (protocols.has("push-notification") ? "push-notification" : false),
+    // autoconnect negotiates no subprotocol (ws would otherwise echo the first one asked for).
+    handleProtocols: (protocols) =>
+      opts.echoSubprotocol && protocols.has("push-notification") ? "push-notification" : false,
   });
+  // actix (autoconnect) dates its 101 reply; `ws` would not.
+  wss.on("headers", (headers) => headers.push(`Date: ${new Date(opts.now()).toUTCString()}`));
   wss.on("connection", (ws) => new Session(ws, hub));
 
   const split = opts.endpointPort !== undefined;
@@ -92,6 +95,7 @@ export async function createPushServer(options?: PushServerOptions): Promise<Pus
     if (endpointServer) await listen(endpointServer, opts.endpointPort!, opts.host);
   } catch (err) {
     await Promise.all(servers.map(closeServer));
+    await state.close();
     throw err;
   }
   const port = (wsServer.address() as AddressInfo).port;
@@ -117,7 +121,7 @@ export async function createPushServer(options?: PushServerOptions): Promise<Pus
     for (const ws of wss.clients) ws.terminate();
     wss.close();
     await Promise.all(servers.map(closeServer));
-    store.clear();
+    await state.close();
   };
 
   return {

@@ -21,6 +21,11 @@ export interface PushServerOptions {
   msgLimit?: number;
   /** Largest accepted push body in bytes. Default 5630. */
   maxDataBytes?: number;
+  /**
+   * Echo the `push-notification` subprotocol when a client asks for it. Default false: like
+   * autoconnect 1.83.1, the 101 reply never carries a subprotocol.
+   */
+  echoSubprotocol?: boolean;
   /** ms a new socket has to send hello. Default 5000. */
   handshakeTimeout?: number;
   /** ms between WebSocket-level ping frames. Default 300000. */
@@ -35,8 +40,13 @@ export interface PushServerOptions {
   megaphonePollInterval?: number;
   /** Static broadcast versions (alternative or addition to Megaphone). */
   broadcasts?: Record<string, string>;
-  /** Secret for endpoint tokens and message ids. Default: random per process. */
+  /** Secret for endpoint tokens and message ids. Default: random per process, or kept in `state`. */
   cryptoKey?: Uint8Array | string;
+  /**
+   * Directory (LevelDB) that keeps uaids, channels, stored messages, broadcast versions and the
+   * token secret across restarts. Default: none, everything lives in memory and dies with the process.
+   */
+  state?: string;
   /** Stored messages kept per uaid; beyond it the oldest is dropped. Default 1000. */
   maxStoredPerUser?: number;
   /** Unacked direct notifications per connection; beyond it pushes go to storage. Default 128. */
@@ -54,6 +64,7 @@ export interface ResolvedOptions {
   endpointURL: string | undefined;
   msgLimit: number;
   maxDataBytes: number;
+  echoSubprotocol: boolean;
   handshakeTimeout: number;
   autoPingInterval: number;
   autoPingTimeout: number;
@@ -62,6 +73,7 @@ export interface ResolvedOptions {
   megaphonePollInterval: number;
   broadcasts: Record<string, string>;
   cryptoKey: Uint8Array | string | undefined;
+  state: string | undefined;
   maxStoredPerUser: number;
   maxUnackedDirect: number;
   logger: Logger;
@@ -76,6 +88,7 @@ export function resolveOptions(options: PushServerOptions = {}): ResolvedOptions
     endpointURL: options.endpointURL === undefined ? undefined : baseURL(options.endpointURL),
     msgLimit: positive("msgLimit", options.msgLimit ?? 150),
     maxDataBytes: positive("maxDataBytes", options.maxDataBytes ?? 5630),
+    echoSubprotocol: options.echoSubprotocol === true,
     handshakeTimeout: positive("handshakeTimeout", options.handshakeTimeout ?? 5000),
     autoPingInterval: positive("autoPingInterval", options.autoPingInterval ?? 300_000),
     autoPingTimeout: positive("autoPingTimeout", options.autoPingTimeout ?? 4000),
@@ -84,6 +97,7 @@ export function resolveOptions(options: PushServerOptions = {}): ResolvedOptions
     megaphonePollInterval: positive("megaphonePollInterval", options.megaphonePollInterval ?? 30_000),
     broadcasts: { ...(options.broadcasts ?? {}) },
     cryptoKey: options.cryptoKey,
+    state: nonEmpty("state", options.state),
     maxStoredPerUser: positive("maxStoredPerUser", options.maxStoredPerUser ?? 1000),
     maxUnackedDirect: positive("maxUnackedDirect", options.maxUnackedDirect ?? 128),
     logger: options.logger ?? silentLogger,
@@ -91,6 +105,12 @@ export function resolveOptions(options: PushServerOptions = {}): ResolvedOptions
   };
   if (resolved.megaphoneURL !== undefined) new URL(resolved.megaphoneURL);
   return resolved;
+}
+
+function nonEmpty(name: string, value: string | undefined): string | undefined {
+  if (value !== undefined && (typeof value !== "string" || value.length === 0))
+    throw new RangeError(`${name} must be a non-empty path`);
+  return value;
 }
 
 function port(name: string, value: number): number {

@@ -66,6 +66,14 @@ export async function sendPush(
   };
 }
 
+/** A push request ready to send; our own shape, so no public declaration needs web-push's types. */
+export interface PushRequest {
+  method: string;
+  endpoint: string;
+  headers: Record<string, string | number>;
+  body: Buffer | null;
+}
+
 /** The subscription's keys or the VAPID details were refused before anything was sent. */
 export class InvalidPushRequestError extends Error {
   override name = "InvalidPushRequestError";
@@ -76,7 +84,7 @@ export function buildRequest(
   subscription: PushTarget,
   payload: string | Uint8Array | null,
   options: SendPushOptions,
-) {
+): PushRequest {
   try {
     return generate(subscription, payload, options);
   } catch (error) {
@@ -84,7 +92,11 @@ export function buildRequest(
   }
 }
 
-function generate(subscription: PushTarget, payload: string | Uint8Array | null, options: SendPushOptions) {
+function generate(
+  subscription: PushTarget,
+  payload: string | Uint8Array | null,
+  options: SendPushOptions,
+): PushRequest {
   const requestOptions: webpush.RequestOptions = {
     TTL: options.TTL ?? 86_400,
     contentEncoding: options.contentEncoding ?? "aes128gcm",

@@ -59,9 +59,8 @@ export class Session {
     ws.on("close", (code, reason) => this.#teardown(`client closed ${code} ${reason.toString()}`.trim()));
     ws.on("error", (err) => hub.logger.debug(`push-server: socket error: ${err.message}`));
     this.#handshakeTimer = setTimeout(() => this.close("handshakeTimeout"), hub.options.handshakeTimeout);
-    this.#pingTimer = setInterval(() => this.#sendPingFrame(), hub.options.autoPingInterval);
     this.#handshakeTimer.unref();
-    this.#pingTimer.unref();
+    this.#schedulePing();
   }
 
   get ready(): boolean {
@@ -194,9 +193,12 @@ export class Session {
     }
     const uaid = this.uaid!;
     const chid = channelID.replaceAll("-", "");
-    this.#hub.store.addUser(uaid).channels.add(chid);
+    this.#hub.store.addChannel(uaid, chid);
     const pushEndpoint = this.#hub.endpointFor(uaid, chid, vapidKey);
-    this.#send({ messageType: "register", channelID, status: 200, pushEndpoint });
+    const reply = { messageType: "register", channelID, status: 200, pushEndpoint };
+    // With a state directory, an endpoint is handed out only once its channel is on disk.
+    if (this.#hub.store.durable) void this.#hub.store.flushed().then(() => this.#send(reply));
+    else this.#send(reply);
   }
 
   #onUnregister(chid: string): void {
@@ -337,16 +339,25 @@ export class Session {
     if (this.#ws.readyState === WebSocket.OPEN) this.#ws.send(JSON.stringify(message));
   }
 
+  /** autoconnect's PingManager: a ping auto_ping_interval after the last pong (or the start). */
+  #schedulePing(): void {
+    this.#pingTimer = setTimeout(() => this.#sendPingFrame(), this.#hub.options.autoPingInterval);
+    this.#pingTimer.unref();
+  }
+
   #sendPingFrame(): void {
-    if (this.#pongTimer || this.#ws.readyState !== WebSocket.OPEN) return;
+    if (this.#ws.readyState !== WebSocket.OPEN) return;
     this.#ws.ping();
     this.#pongTimer = setTimeout(() => this.close("pongTimeout"), this.#hub.options.autoPingTimeout);
     this.#pongTimer.unref();
   }
 
+  /** Only the pong to our ping counts; an unsolicited one changes nothing (as in autoconnect). */
   #onPong(): void {
+    if (!this.#pongTimer || this.#state === "closed") return;
     clearTimeout(this.#pongTimer);
     this.#pongTimer = undefined;
+    this.#schedulePing();
   }
 
   /** Runs once, on whichever comes first: a server-side close or the socket's close event. */
@@ -355,7 +366,7 @@ export class Session {
     this.#state = "closed";
     this.#closeInfo = how;
     clearTimeout(this.#handshakeTimer);
-    clearInterval(this.#pingTimer);
+    clearTimeout(this.#pingTimer);
     clearTimeout(this.#pongTimer);
     this.#stopBroadcasts?.();
     const hub = this.#hub;

@@ -1,8 +1,9 @@
 /**
- * The in-memory datastore (what Bigtable is to autopush): user records with their channels, the
- * storage read pointer, and stored notifications. Topic messages live in one slot per
- * (channel, topic); timestamp messages are kept in sortkey order, and sortkeys come from one
- * monotonic clock, so insertion order is delivery order.
+ * The datastore (what Bigtable is to autopush): user records with their channels, the storage
+ * read pointer, and stored notifications, served from memory. Topic messages live in one slot
+ * per (channel, topic); timestamp messages are kept in sortkey order, and sortkeys come from one
+ * monotonic clock, so insertion order is delivery order. With a journal (`--state`), every change
+ * is also handed to it, in order, so the state can be rebuilt after a restart.
  */
 
 import type { Logger } from "../log.ts";
@@ -30,6 +31,19 @@ export interface UserRecord {
   timestampMessages: Map<number, Notification>;
 }
 
+/** Where a durable store writes each change; `restore` feeds the result back after a restart. */
+export interface StoreJournal {
+  putUser(uaid: string, currentTimestamp: number): void;
+  /** The whole user: its record, channels and messages. */
+  deleteUser(user: UserRecord): void;
+  putChannel(uaid: string, chid: string): void;
+  deleteChannel(uaid: string, chid: string): void;
+  putMessage(uaid: string, n: Notification): void;
+  deleteMessage(uaid: string, n: Notification): void;
+  /** Resolves once every change handed over so far is durable. */
+  flushed(): Promise<void>;
+}
+
 export const TOPIC_BATCH = 11;
 export const TIMESTAMP_BATCH = 10;
 
@@ -41,10 +55,37 @@ export class MemoryStore {
   readonly #users = new Map<string, UserRecord>();
   readonly #maxPerUser: number;
   readonly #logger: Logger;
+  readonly #journal: StoreJournal | undefined;
 
-  constructor(maxPerUser: number, logger: Logger) {
+  constructor(maxPerUser: number, logger: Logger, journal?: StoreJournal) {
     this.#maxPerUser = maxPerUser;
     this.#logger = logger;
+    this.#journal = journal;
+  }
+
+  /** Whether changes outlive the process (a journal is attached). */
+  get durable(): boolean {
+    return this.#journal !== undefined;
+  }
+
+  /** Resolves once every change so far is durable (at once without a journal). */
+  flushed(): Promise<void> {
+    return this.#journal?.flushed() ?? Promise.resolve();
+  }
+
+  /** Put back users read from a journal; nothing is journalled again. */
+  restore(users: Iterable<UserRecord>): void {
+    for (const user of users) this.#users.set(user.uaid, user);
+  }
+
+  /** The highest sortkey stored, so a restarted clock never reuses one. */
+  highestSortkey(): number {
+    let highest = 0;
+    for (const user of this.#users.values()) {
+      highest = Math.max(highest, user.currentTimestamp);
+      for (const n of user.timestampMessages.values()) highest = Math.max(highest, n.sortkey);
+    }
+    return highest;
   }
 
   getUser(uaid: string): UserRecord | undefined {
@@ -62,20 +103,32 @@ export class MemoryStore {
       timestampMessages: new Map(),
     };
     this.#users.set(uaid, user);
+    this.#journal?.putUser(uaid, 0);
     return user;
   }
 
+  addChannel(uaid: string, chid: string): void {
+    const user = this.addUser(uaid);
+    if (user.channels.has(chid)) return;
+    user.channels.add(chid);
+    this.#journal?.putChannel(uaid, chid);
+  }
+
   removeUser(uaid: string): void {
+    const user = this.#users.get(uaid);
+    if (!user) return;
     this.#users.delete(uaid);
+    this.#journal?.deleteUser(user);
   }
 
   /** Drops the channel and whatever is stored for it, so nothing is delivered for a dead subscription. */
   removeChannel(uaid: string, chid: string): void {
     const user = this.#users.get(uaid);
-    if (!user) return;
-    user.channels.delete(chid);
-    for (const [key, n] of user.topicMessages) if (n.chid === chid) user.topicMessages.delete(key);
-    for (const [key, n] of user.timestampMessages) if (n.chid === chid) user.timestampMessages.delete(key);
+    if (!user?.channels.delete(chid)) return;
+    this.#journal?.deleteChannel(uaid, chid);
+    for (const map of messageMaps(user)) {
+      for (const [key, n] of map) if (n.chid === chid) this.#delete(user, map, key, n);
+    }
   }
 
   /** Store a notification; a topic message replaces the unread one with the same topic. */
@@ -87,10 +140,12 @@ export class MemoryStore {
       const replacing = user.topicMessages.delete(key);
       if (!replacing) this.#makeRoom(user);
       user.topicMessages.set(key, n);
+      this.#journal?.putMessage(uaid, n);
       return true;
     }
     this.#makeRoom(user);
     user.timestampMessages.set(n.sortkey, n);
+    this.#journal?.putMessage(uaid, n);
     return true;
   }
 
@@ -120,14 +175,14 @@ export class MemoryStore {
     if (!user) return;
     const key = topicKey(chid, topic);
     const n = user.topicMessages.get(key);
-    if (n && (version === undefined || n.version === version)) user.topicMessages.delete(key);
+    if (n && (version === undefined || n.version === version)) this.#delete(user, user.topicMessages, key, n);
   }
 
   removeTimestampMessage(uaid: string, version: string): void {
     const user = this.#users.get(uaid);
     if (!user) return;
     for (const [key, n] of user.timestampMessages) {
-      if (n.version === version) user.timestampMessages.delete(key);
+      if (n.version === version) this.#delete(user, user.timestampMessages, key, n);
     }
   }
 
@@ -136,9 +191,10 @@ export class MemoryStore {
     const user = this.#users.get(uaid);
     if (!user || sortkey <= user.currentTimestamp) return;
     user.currentTimestamp = sortkey;
+    this.#journal?.putUser(uaid, sortkey);
     for (const [key, n] of user.timestampMessages) {
       if (n.sortkey > sortkey) break;
-      user.timestampMessages.delete(key);
+      this.#delete(user, user.timestampMessages, key, n);
     }
   }
 
@@ -146,10 +202,10 @@ export class MemoryStore {
   sweepExpired(nowSec: number): number {
     let removed = 0;
     for (const user of this.#users.values()) {
-      for (const map of [user.topicMessages, user.timestampMessages] as Map<unknown, Notification>[]) {
+      for (const map of messageMaps(user)) {
         for (const [key, n] of map) {
           if (!isExpired(n, nowSec)) continue;
-          map.delete(key);
+          this.#delete(user, map, key, n);
           removed++;
         }
       }
@@ -167,21 +223,34 @@ export class MemoryStore {
     return { users: this.#users.size, channels, storedMessages };
   }
 
+  /** Forget what is in memory (at close); a journal keeps its copy. */
   clear(): void {
     this.#users.clear();
   }
 
+  #delete<K>(user: UserRecord, map: Map<K, Notification>, key: K, n: Notification): void {
+    map.delete(key);
+    this.#journal?.deleteMessage(user.uaid, n);
+  }
+
   #makeRoom(user: UserRecord): void {
     if (user.topicMessages.size + user.timestampMessages.size < this.#maxPerUser) return;
-    const oldest = user.timestampMessages.keys().next();
-    if (!oldest.done) user.timestampMessages.delete(oldest.value);
-    else user.topicMessages.delete(user.topicMessages.keys().next().value as string);
+    const oldest = user.timestampMessages.entries().next();
+    if (!oldest.done) this.#delete(user, user.timestampMessages, oldest.value[0], oldest.value[1]);
+    else {
+      const [key, n] = user.topicMessages.entries().next().value as [string, Notification];
+      this.#delete(user, user.topicMessages, key, n);
+    }
     this.#logger.warn(
       `push-server: storage full for uaid ${user.uaid.slice(0, 8)}…, dropped the oldest message`,
     );
   }
 }
 
-function topicKey(chid: string, topic: string): string {
+function messageMaps(user: UserRecord): Map<unknown, Notification>[] {
+  return [user.topicMessages, user.timestampMessages] as Map<unknown, Notification>[];
+}
+
+export function topicKey(chid: string, topic: string): string {
   return `${chid}:${topic}`;
 }

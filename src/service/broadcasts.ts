@@ -1,12 +1,14 @@
 /**
  * Broadcast ("Megaphone") listeners: their handlers, their persisted versions, and the dispatch
- * of versions the server announces in the hello reply or a `broadcast` message.
+ * of versions the server announces in the hello reply or a `broadcast` message. Like Firefox's
+ * PushBroadcastService, the listeners live apart from the connection: they can be added before
+ * the service starts or while it connects, and the next hello carries them.
  */
 
 import type { PushDB } from "../db/push-db.ts";
 import { describeError, type Logger } from "../log.ts";
 import { broadcastSubscribeFrame } from "../protocol/messages.ts";
-import type { Connection } from "./connection.ts";
+import type { Connection, ConnectionState } from "./connection.ts";
 
 export type BroadcastPhase = "hello" | "register" | "broadcast";
 export type BroadcastHandler = (
@@ -20,16 +22,60 @@ export const NOP_VERSION = "____NOP____";
 
 export class Broadcasts {
   readonly #handlers = new Map<string, BroadcastHandler>();
+  /** The version each listener was added with: what a store that lacks the id gets. */
+  readonly #added = new Map<string, string>();
+  /** Every known id → version (stored ∪ added): what a hello carries. */
+  #versions = new Map<string, string>();
   /** Ids whose broadcast_subscribe is in flight: their first answer has phase "register". */
   readonly #registering = new Set<string>();
-  readonly #db: PushDB;
-  readonly #connection: Connection;
+  /** The current socket's hello has taken its snapshot: later listeners need a broadcast_subscribe. */
+  #helloTaken = false;
+  #db: PushDB | null = null;
+  #connection: Connection | null = null;
   readonly #logger: Logger;
 
-  constructor(db: PushDB, connection: Connection, logger: Logger) {
+  constructor(logger: Logger) {
+    this.#logger = logger;
+  }
+
+  /** The service started: merge with the store (a stored version wins) and persist new ids. */
+  async attach(db: PushDB, connection: Connection): Promise<void> {
+    const stored = await db.getBroadcasts();
+    const versions = new Map(Object.entries(stored));
+    const missing: [string, string][] = [];
+    for (const [id, version] of this.#added) {
+      const has = versions.get(id);
+      if (has === undefined) missing.push([id, version]);
+      else if (has !== version) this.#logger.debug(`push: broadcast ${id} keeps its stored version`);
+      versions.set(id, has ?? version);
+    }
+    // Attached before the writes, so a listener added meanwhile is merged and written too.
+    this.#versions = versions;
     this.#db = db;
     this.#connection = connection;
-    this.#logger = logger;
+    this.#helloTaken = false;
+    for (const [id, version] of missing) await db.setBroadcast(id, version);
+  }
+
+  /** The service stopped: handlers and versions stay, for the next start. */
+  detach(): void {
+    this.#db = null;
+    this.#connection = null;
+    this.#registering.clear();
+    this.#helloTaken = false;
+  }
+
+  /** What the hello about to be sent carries; listeners added after this subscribe on their own. */
+  helloBroadcasts(): Record<string, string> {
+    this.#helloTaken = true;
+    return Object.fromEntries(this.#versions);
+  }
+
+  connectionChanged(state: ConnectionState): void {
+    // A new socket builds a new hello, which will carry whatever is known by then.
+    if (state === "ShutDown" || state === "WaitingForWebSocket") this.#helloTaken = false;
+    // Queued broadcast_subscribe frames die with the socket; the next hello carries those ids.
+    if (state === "ShutDown") this.#registering.clear();
   }
 
   async add(id: unknown, version: unknown, handler: unknown): Promise<void> {
@@ -39,18 +85,22 @@ export class Broadcasts {
     if (version.length === 0) throw new TypeError("broadcast version should not be an empty string");
     if (typeof handler !== "function") throw new TypeError("broadcast handler should be a function");
     this.#handlers.set(id, handler as BroadcastHandler);
-    const stored = (await this.#db.getBroadcasts())[id];
-    if (stored !== undefined) {
-      if (stored !== version) this.#logger.debug(`push: broadcast ${id} keeps its stored version`);
+    const known = this.#versions.get(id);
+    if (known !== undefined) {
+      if (known !== version) this.#logger.debug(`push: broadcast ${id} keeps its stored version`);
       return;
     }
-    await this.#db.setBroadcast(id, version);
-    // In WaitingForWebSocket or ShutDown the next hello carries it; otherwise subscribe now.
-    const state = this.#connection.state;
-    if (state === "Ready" || state === "WaitingForHello") {
-      this.#registering.add(id);
-      this.#connection.sendWhenReady(broadcastSubscribeFrame({ [id]: version }));
+    this.#added.set(id, version);
+    this.#versions.set(id, version);
+    const connection = this.#connection;
+    // Not started, or the hello is still to be built: that hello carries it.
+    if (!connection || !this.#helloTaken) {
+      await this.#db?.setBroadcast(id, version);
+      return;
     }
+    this.#registering.add(id);
+    connection.sendWhenReady(broadcastSubscribeFrame({ [id]: version }));
+    await this.#db?.setBroadcast(id, version);
   }
 
   async received(
@@ -80,7 +130,8 @@ export class Broadcasts {
       this.#logger.error(`push: broadcast handler for ${id} failed: ${describeError(error)}`);
       return;
     }
-    const stored = (await this.#db.getBroadcasts())[id];
-    if (stored !== version) await this.#db.setBroadcast(id, version);
+    if (this.#versions.get(id) === version) return;
+    this.#versions.set(id, version);
+    await this.#db?.setBroadcast(id, version);
   }
 }

@@ -2,7 +2,15 @@
  * The connection state machine ShutDown → WaitingForWebSocket → WaitingForHello → Ready, with
  * Firefox's PushServiceWebSocket rules: the hello handshake, reply-expecting requests
  * (register/unregister) keyed by channelID with a request timeout, the `{}` ping after
- * pingInterval of inbound silence, exponential reconnect backoff, and close code 4774.
+ * pingInterval of inbound silence (never closer than autoconnect's 45 s floor), exponential
+ * reconnect backoff, and close code 4774. A connection that never opens is reported with its
+ * typed cause (ConnectFailure), warned once per distinct cause.
+ *
+ * Liveness after sleep and network changes: `probe()` (the embedder's "network changed / woke
+ * up" hook, a wall-clock jump, or missing server ping frames) checks the socket at once with a
+ * WebSocket ping where the runtime has one, else a `{}` if the 45 s floor allows, else by
+ * reconnecting; no answer within requestTimeout → reconnect at once, backoff reset.
+ * `setOnline(false)` closes the socket and makes no attempt until `setOnline(true)`.
  *
  * It owns the socket and the timers; it knows nothing of records, keys or observers. Parsed
  * frames go up to the service through the ConnectionDelegate.
@@ -22,12 +30,20 @@ import {
   type UnregisterReply,
   type WebPushNotification,
 } from "../protocol/messages.ts";
+import { type ConnectFailure, failureKey } from "../transport/failure.ts";
 import { Transport, type WebSocketConstructor } from "../transport/websocket.ts";
+import { WakeDetector } from "./wake.ts";
 
 export type ConnectionState = "ShutDown" | "WaitingForWebSocket" | "WaitingForHello" | "Ready";
 
 /** The server's "back off" close code: no automatic reconnect until there is something to send. */
 export const BACKOFF_CLOSE_CODE = 4774;
+
+/**
+ * autoconnect closes a connection (1011 "SM", ExcessivePing) whose `{}` pings come less than
+ * 45 s apart, so no `{}` ping goes out sooner than this after the previous one on a socket.
+ */
+export const MIN_PING_INTERVAL = 45_000;
 
 export interface ConnectionOptions {
   serverURL: string;
@@ -35,6 +51,12 @@ export interface ConnectionOptions {
   requestTimeout: number;
   retryBaseInterval: number;
   pingInterval: number;
+  /** The subprotocol to ask for; null (the default) asks for none, which every autopush accepts. */
+  subprotocol: string | null;
+  /** ms the opening handshake may take. */
+  connectTimeout: number;
+  /** ms between wall-clock checks for a sleep; 0 disables. */
+  wakeCheckInterval?: number;
   logger: Logger;
 }
 
@@ -46,7 +68,8 @@ export interface ConnectionDelegate {
   /** Act on a valid hello reply; the connection is Ready, and requests are re-sent, once it resolves. */
   handshake(reply: HelloReply): Promise<void>;
   message(message: InboundMessage): void;
-  stateChanged(state: ConnectionState, previous: ConnectionState): void;
+  /** `error` is set when the change to ShutDown is a connection attempt that failed. */
+  stateChanged(state: ConnectionState, previous: ConnectionState, error?: ConnectFailure): void;
 }
 
 type ReplyType = "register" | "unregister";
@@ -73,6 +96,21 @@ export class Connection {
   #generation = 0;
   #retryFailCount = 0;
   #lastPingTime = 0;
+  /** When the last `{}` went out on the current socket (0: none yet): the 45 s floor. */
+  #lastPingSent = 0;
+  readonly #pingInterval: number;
+  #protocols: string[];
+  /** The last failure warned about; the same cause again is logged at debug only. */
+  #lastFailureKey: string | null = null;
+  #online = true;
+  /** Set while a liveness probe waits for any answer. */
+  #probeTimer: ReturnType<typeof setTimeout> | null = null;
+  #helloTimer: ReturnType<typeof setTimeout> | null = null;
+  readonly #wake: WakeDetector;
+  /** Server WebSocket pings seen on this socket: their period, once two were seen. */
+  #lastServerPing = 0;
+  #serverPingPeriod = 0;
+  #serverPingTimer: ReturnType<typeof setTimeout> | null = null;
   #pingTimer: ReturnType<typeof setTimeout> | null = null;
   #backoffTimer: ReturnType<typeof setTimeout> | null = null;
   #requestTimer: ReturnType<typeof setInterval> | null = null;
@@ -85,6 +123,16 @@ export class Connection {
   constructor(options: ConnectionOptions, delegate: ConnectionDelegate) {
     this.#options = options;
     this.#delegate = delegate;
+    this.#protocols = options.subprotocol ? [options.subprotocol] : [];
+    this.#wake = new WakeDetector(options.wakeCheckInterval ?? 0, (gap) =>
+      this.probe(`the clock jumped ${Math.round(gap / 1000)} s (woke up?)`),
+    );
+    this.#pingInterval = Math.max(options.pingInterval, MIN_PING_INTERVAL);
+    if (options.pingInterval < MIN_PING_INTERVAL) {
+      options.logger.warn(
+        `push: pingInterval ${options.pingInterval} ms is below autoconnect's ${MIN_PING_INTERVAL} ms floor for {} pings; pinging after ${MIN_PING_INTERVAL} ms of silence (the reconnect backoff still caps at ${options.pingInterval} ms)`,
+      );
+    }
   }
 
   get state(): ConnectionState {
@@ -103,13 +151,64 @@ export class Connection {
 
   /** Open a socket if there is none; a pending backoff is cut short. */
   connect(): void {
+    this.#wake.start();
     this.#beginSetup();
   }
 
   /** Full shutdown: socket closed, every timer cancelled, pending requests rejected. */
   shutdown(): void {
     this.#cancelBackoff();
+    this.#wake.stop();
     this.#teardown(true);
+  }
+
+  get online(): boolean {
+    return this.#online;
+  }
+
+  /**
+   * Offline: close the socket and make no connection attempt (pending requests wait, and time
+   * out as usual). Online: connect at once with the backoff reset.
+   */
+  setOnline(online: boolean): void {
+    if (online === this.#online) return;
+    this.#online = online;
+    this.#options.logger.info(`push: ${online ? "online: connecting" : "offline: closing the connection"}`);
+    this.#cancelBackoff();
+    if (!online) {
+      this.#teardown(false);
+      return;
+    }
+    this.#retryFailCount = 0;
+    this.#beginSetup();
+  }
+
+  /**
+   * The network may have changed or the machine woke up: check the socket now. Not Ready (a
+   * backoff or handshake pending over what may be a dead network) → start over at once.
+   */
+  probe(why: string): void {
+    if (!this.#online) return;
+    const { logger } = this.#options;
+    if (this.#state !== "Ready" || !this.#transport) {
+      if (this.#state === "ShutDown" && !this.#backoffTimer) return;
+      logger.info(`push: ${why}; connecting again now`);
+      this.#reconnectNow();
+      return;
+    }
+    if (this.#probeTimer) return;
+    const sent = this.#transport.ping() || this.#sendPingNowIfAllowed();
+    if (!sent) {
+      logger.info(`push: ${why}; a {} ping went out under ${MIN_PING_INTERVAL} ms ago, so reconnecting`);
+      this.#reconnectNow();
+      return;
+    }
+    logger.debug(`push: ${why}; checking the connection`);
+    this.#probeTimer = setTimeout(() => {
+      this.#probeTimer = null;
+      logger.info(`push: no answer within ${this.#options.requestTimeout} ms after ${why}; reconnecting`);
+      this.#reconnectNow();
+    }, this.#options.requestTimeout);
   }
 
   /**
@@ -150,25 +249,33 @@ export class Connection {
   // -------------------------------------------------------------------------------------------
   // Socket lifecycle
 
-  #setState(state: ConnectionState): void {
+  #setState(state: ConnectionState, error?: ConnectFailure): void {
     const previous = this.#state;
     if (previous === state) return;
     this.#state = state;
     this.#options.logger.debug(`push: connection ${previous} → ${state}`);
-    this.#delegate.stateChanged(state, previous);
+    if (error) this.#delegate.stateChanged(state, previous, error);
+    else this.#delegate.stateChanged(state, previous);
   }
 
   #beginSetup(): void {
-    if (this.#state !== "ShutDown") return;
+    if (this.#state !== "ShutDown" || !this.#online) return;
     this.#cancelBackoff();
     const generation = ++this.#generation;
     try {
-      this.#transport = new Transport(this.#options.serverURL, this.#options.WebSocket, {
-        open: () => void this.#onOpen(generation),
-        text: (text) => this.#onText(text),
-        binary: () => this.#options.logger.warn("push: ignoring a binary frame"),
-        close: (code, reason) => this.#onClose(code, reason),
-      });
+      this.#transport = new Transport(
+        this.#options.serverURL,
+        this.#options.WebSocket,
+        {
+          open: () => void this.#onOpen(generation),
+          text: (text) => this.#onText(text),
+          binary: () => this.#options.logger.warn("push: ignoring a binary frame"),
+          close: (code, reason) => this.#onClose(code, reason),
+          failed: (reason) => this.#onFailed(reason),
+          control: (kind) => this.#onControl(kind),
+        },
+        { protocols: this.#protocols, connectTimeout: this.#options.connectTimeout },
+      );
     } catch (error) {
       this.#options.logger.warn(`push: cannot open the WebSocket: ${describeError(error)}`);
       this.#reconnect();
@@ -193,6 +300,14 @@ export class Connection {
       return;
     }
     this.#setState("WaitingForHello");
+    // A server that opens the socket and never answers hello would otherwise hold it forever.
+    this.#helloTimer = setTimeout(() => {
+      this.#helloTimer = null;
+      this.#options.logger.warn(
+        `push: no hello reply within ${this.#options.requestTimeout} ms; reconnecting`,
+      );
+      this.#reconnect();
+    }, this.#options.requestTimeout);
   }
 
   #onClose(code: number, reason: string): void {
@@ -208,17 +323,52 @@ export class Connection {
     this.#reconnect();
   }
 
+  /**
+   * The socket never opened. Warned once per distinct cause (a server down for an hour is one
+   * warning, not 40), and handed to the embedder on the state change either way.
+   */
+  #onFailed(reason: ConnectFailure): void {
+    this.#transport = null;
+    const key = failureKey(reason);
+    const { logger, serverURL } = this.#options;
+    if (key === this.#lastFailureKey) logger.debug(`push: cannot connect to ${serverURL}: ${reason.message}`);
+    else logger.warn(`push: cannot connect to ${serverURL}: ${reason.message}; retrying`);
+    this.#lastFailureKey = key;
+    if (reason.kind === "subprotocol-missing" && this.#protocols.length > 0) {
+      // The server works, it just does not negotiate: ask for nothing from now on, at once.
+      logger.warn(`push: ${serverURL} negotiates no subprotocol; connecting without one`);
+      this.#protocols = [];
+      this.#teardown(false, reason);
+      this.#beginSetup();
+      return;
+    }
+    this.#teardown(false, reason);
+    this.#startBackoff();
+  }
+
   #reconnect(): void {
     this.#teardown(false);
     this.#startBackoff();
   }
 
+  /** A dead socket found by a probe: start over without waiting, as a fresh start would. */
+  #reconnectNow(): void {
+    this.#cancelBackoff();
+    this.#retryFailCount = 0;
+    this.#teardown(false);
+    this.#beginSetup();
+  }
+
   /** Back to ShutDown. Pending requests survive (they are re-sent after the next hello) unless cancelled. */
-  #teardown(cancelPending: boolean): void {
+  #teardown(cancelPending: boolean, error?: ConnectFailure): void {
     this.#transport?.close();
     this.#transport = null;
     this.#generation++;
     this.#lastPingTime = 0;
+    this.#lastPingSent = 0;
+    this.#clearProbe();
+    this.#clearServerPingWatch();
+    this.#clearHelloTimer();
     this.#inbox = null;
     this.#gate = [];
     this.#clearPingTimer();
@@ -226,7 +376,7 @@ export class Connection {
       this.#rejectAll(new RequestError("Request aborted"));
       this.#stopRequestTimer();
     }
-    this.#setState("ShutDown");
+    this.#setState("ShutDown", error);
   }
 
   #startBackoff(): void {
@@ -260,6 +410,7 @@ export class Connection {
     }
     // Any frame at all answers an outstanding ping, even one that does not parse.
     this.#lastPingTime = 0;
+    this.#alive();
     const result = parseServerFrame(text);
     const badHello = this.#badHello(result);
     if (badHello) {
@@ -313,7 +464,13 @@ export class Connection {
     }
   }
 
+  #clearHelloTimer(): void {
+    if (this.#helloTimer) clearTimeout(this.#helloTimer);
+    this.#helloTimer = null;
+  }
+
   async #onHello(reply: HelloReply): Promise<void> {
+    this.#clearHelloTimer();
     const generation = this.#generation;
     this.#inbox = [];
     try {
@@ -327,6 +484,7 @@ export class Connection {
     if (generation !== this.#generation) return;
     const inbox = this.#inbox ?? [];
     this.#inbox = null;
+    this.#lastFailureKey = null;
     this.#setState("Ready");
     this.#flushAfterHello();
     for (const text of inbox) {
@@ -356,11 +514,68 @@ export class Connection {
   }
 
   // -------------------------------------------------------------------------------------------
+  // Liveness: probes, server ping frames, wake-up detection
+
+  /** Anything from the server proves the socket alive: a probe is answered, the ping watch re-armed. */
+  #alive(): void {
+    this.#clearProbe();
+    this.#armServerPingWatch();
+  }
+
+  #clearProbe(): void {
+    if (this.#probeTimer) clearTimeout(this.#probeTimer);
+    this.#probeTimer = null;
+  }
+
+  #sendPingNowIfAllowed(): boolean {
+    if (!this.#transport) return false;
+    if (this.#lastPingSent && Date.now() - this.#lastPingSent < MIN_PING_INTERVAL) return false;
+    this.#clearPingTimer();
+    this.#lastPingSent = Date.now();
+    return this.#transport.send(PING_FRAME);
+  }
+
+  /**
+   * A WebSocket ping or pong frame (Node `ws`). Server pings come every auto_ping_interval; once
+   * two were seen, their absence for 1.5 periods plus requestTimeout triggers a probe, which
+   * finds a dead socket long before pingInterval (30 min by default) would.
+   */
+  #onControl(kind: "ping" | "pong"): void {
+    if (kind === "ping") {
+      const now = Date.now();
+      if (this.#lastServerPing) this.#serverPingPeriod = now - this.#lastServerPing;
+      this.#lastServerPing = now;
+    }
+    this.#alive();
+  }
+
+  #armServerPingWatch(): void {
+    if (this.#serverPingTimer) clearTimeout(this.#serverPingTimer);
+    this.#serverPingTimer = null;
+    if (!this.#serverPingPeriod || this.#state !== "Ready") return;
+    const deadline = Math.round(this.#serverPingPeriod * 1.5 + this.#options.requestTimeout);
+    this.#serverPingTimer = setTimeout(() => {
+      this.#serverPingTimer = null;
+      this.probe(`no server ping for ${deadline} ms`);
+    }, deadline);
+  }
+
+  #clearServerPingWatch(): void {
+    if (this.#serverPingTimer) clearTimeout(this.#serverPingTimer);
+    this.#serverPingTimer = null;
+    this.#lastServerPing = 0;
+    this.#serverPingPeriod = 0;
+  }
+
+  // -------------------------------------------------------------------------------------------
   // Ping and request timeouts
 
+  /** The next `{}` after pingInterval of silence, and never sooner than the floor after the last one. */
   #armPing(): void {
     this.#clearPingTimer();
-    this.#pingTimer = setTimeout(() => this.#sendPing(), this.#options.pingInterval);
+    const sinceLast = this.#lastPingSent ? Date.now() - this.#lastPingSent : Number.POSITIVE_INFINITY;
+    const delay = Math.max(this.#pingInterval, MIN_PING_INTERVAL - sinceLast);
+    this.#pingTimer = setTimeout(() => this.#sendPing(), delay);
   }
 
   #clearPingTimer(): void {
@@ -373,6 +588,7 @@ export class Connection {
     if (!this.#transport) return;
     this.#startRequestTimer();
     this.#lastPingTime = Date.now();
+    this.#lastPingSent = this.#lastPingTime;
     if (!this.#transport.send(PING_FRAME)) this.#reconnect();
   }
 
@@ -398,8 +614,9 @@ export class Connection {
     const now = Date.now();
     const { requestTimeout } = this.#options;
     if (this.#lastPingTime && now - this.#lastPingTime > requestTimeout) {
-      this.#options.logger.info("push: no reply to ping; reconnecting");
-      this.#reconnect();
+      // A dead socket, not a refusing server: a fresh connection right away is what helps.
+      this.#options.logger.info("push: no reply to ping; reconnecting now");
+      this.#reconnectNow();
       this.#maybeStopRequestTimer();
       return;
     }

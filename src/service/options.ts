@@ -6,25 +6,43 @@
 import type { PushDB } from "../db/push-db.ts";
 import type { Logger } from "../log.ts";
 import { isLoopbackHost, type WebSocketConstructor } from "../transport/websocket.ts";
+import type { IDBFactoryLike } from "../web-types.ts";
 import type { QuotaOptions } from "./lifecycle.ts";
 
 export interface PushServiceOptions {
   /** The autopush server. Default "wss://push.services.mozilla.com/". */
   serverURL?: string;
   /** IndexedDB factory; default globalThis.indexedDB. */
-  indexedDB?: IDBFactory;
+  indexedDB?: IDBFactoryLike;
   /** IndexedDB database name; default "pushapi". */
   databaseName?: string;
   /** Any PushDB implementation; wins over indexedDB. */
   db?: PushDB;
   /** WebSocket constructor; default the native one, else `ws`. */
   WebSocket?: WebSocketConstructor;
-  /** ms to wait for a register/unregister reply or a pong. Default 10 000. */
+  /** ms to wait for a register/unregister reply, the hello reply, a pong or a liveness probe. Default 10 000. */
   requestTimeout?: number;
   /** ms; reconnect backoff is retryBaseInterval × 2^n, capped at pingInterval. Default 5 000. */
   retryBaseInterval?: number;
-  /** ms of inbound silence before sending a `{}` ping. Default 1 800 000. */
+  /**
+   * ms of inbound silence before sending a `{}` ping. Default 1 800 000. A `{}` ping never goes
+   * out sooner than 45 000 ms after the previous one (autoconnect closes a client that pings
+   * faster); a smaller value is clamped for pings, with a warning, and still caps the backoff.
+   */
   pingInterval?: number;
+  /**
+   * The WebSocket subprotocol to ask for. Default none: autoconnect (Mozilla's server) never
+   * echoes one, and Node's `ws` and Chromium abort a handshake whose asked-for subprotocol is
+   * not echoed. Set "push-notification" only for a server that demands it.
+   */
+  subprotocol?: string | null;
+  /** ms the WebSocket opening handshake (TCP, TLS, HTTP upgrade) may take. Default 20 000. */
+  connectTimeout?: number;
+  /**
+   * ms between wall-clock checks that notice the machine slept (the clock jumped more than 30 s
+   * past the check) and then act as networkChanged(). Default 10 000; 0 turns it off.
+   */
+  wakeCheckInterval?: number;
   /** Per-subscription window of message ids kept to drop duplicates; 0 disables. Default 100. */
   maxRecentMessageIDs?: number;
   /** Allow ws:// to a non-loopback host. Default false. */
@@ -49,6 +67,8 @@ const DEFAULTS = {
   requestTimeout: 10_000,
   retryBaseInterval: 5_000,
   pingInterval: 1_800_000,
+  connectTimeout: 20_000,
+  wakeCheckInterval: 10_000,
   maxRecentMessageIDs: 100,
   quotaUpdateDelay: 3_000,
 };
@@ -67,11 +87,13 @@ export type ResolvedOptions = Required<
     | "requestTimeout"
     | "retryBaseInterval"
     | "pingInterval"
+    | "connectTimeout"
+    | "wakeCheckInterval"
     | "maxRecentMessageIDs"
     | "quotaUpdateDelay"
     | "logger"
   >
->;
+> & { subprotocol: string | null };
 
 export function resolveOptions(options: PushServiceOptions): ResolvedOptions {
   const serverURL = options.serverURL ?? DEFAULTS.serverURL;
@@ -81,6 +103,12 @@ export function resolveOptions(options: PushServiceOptions): ResolvedOptions {
     requestTimeout: positive("requestTimeout", options.requestTimeout ?? DEFAULTS.requestTimeout),
     retryBaseInterval: positive("retryBaseInterval", options.retryBaseInterval ?? DEFAULTS.retryBaseInterval),
     pingInterval: positive("pingInterval", options.pingInterval ?? DEFAULTS.pingInterval),
+    connectTimeout: positive("connectTimeout", options.connectTimeout ?? DEFAULTS.connectTimeout),
+    wakeCheckInterval: nonNegativeInteger(
+      "wakeCheckInterval",
+      options.wakeCheckInterval ?? DEFAULTS.wakeCheckInterval,
+    ),
+    subprotocol: checkSubprotocol(options.subprotocol ?? null),
     maxRecentMessageIDs: nonNegativeInteger(
       "maxRecentMessageIDs",
       options.maxRecentMessageIDs ?? DEFAULTS.maxRecentMessageIDs,
@@ -107,6 +135,17 @@ function checkServerURL(serverURL: string, allowInsecure: boolean): void {
       `serverURL ${url.host} uses ws:// to a non-loopback host; use wss:// or set allowInsecureServerURL`,
     );
   }
+}
+
+/** A subprotocol is an HTTP token (RFC 6455 §4.1); anything else would break the upgrade request. */
+function checkSubprotocol(value: string | null): string | null {
+  if (value === null) return null;
+  if (typeof value !== "string" || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(value)) {
+    throw new TypeError(
+      `subprotocol must be a token such as "push-notification", got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
 }
 
 function positive(name: string, value: number): number {

@@ -20,7 +20,9 @@ import {
   unregisterFrame,
 } from "../protocol/messages.ts";
 import { PushSubscription } from "../subscription.ts";
+import type { ConnectFailure } from "../transport/failure.ts";
 import { loadDefaultWebSocket } from "../transport/websocket.ts";
+import type { BufferSourceLike } from "../web-types.ts";
 import { type BroadcastHandler, Broadcasts } from "./broadcasts.ts";
 import { Connection, type ConnectionState, type InboundMessage } from "./connection.ts";
 import { Delivery } from "./delivery.ts";
@@ -33,7 +35,7 @@ import { type ClearPattern, isExpired, type PermissionState, SiteLifecycle } fro
 export interface SubscribeOptions {
   scope: string;
   /** The application server's P-256 public key: raw bytes or base64url (unpadded). */
-  applicationServerKey?: BufferSource | string | null;
+  applicationServerKey?: BufferSourceLike | string | null;
   /** Accepted for W3C compatibility; push-agent does not enforce visibility. */
   userVisibleOnly?: boolean;
 }
@@ -52,13 +54,14 @@ export class PushService {
   readonly #bus: ObserverBus;
   #db: PushDB | null = null;
   #connection: Connection | null = null;
-  #broadcasts: Broadcasts | null = null;
+  readonly #broadcasts: Broadcasts;
   #starting: Promise<void> | null = null;
   #uaid: string | null = null;
   /** Web Push mode (the hello reply said use_webpush); false means legacy SimplePush. */
   #dataEnabled = true;
   #readyWaiters: { resolve(): void; reject(error: Error): void }[] = [];
   readonly #subscribing = new Map<string, Promise<PushSubscription>>();
+  #online = true;
   readonly #lifecycle: SiteLifecycle;
   readonly #delivery: Delivery;
 
@@ -66,6 +69,7 @@ export class PushService {
     this.#options = options;
     this.#config = resolveOptions(options);
     this.#logger = this.#config.logger;
+    this.#broadcasts = new Broadcasts(this.#logger);
     this.#bus = new ObserverBus({
       added: (topic) => {
         if (topic === "push-message") this.#delivery.observerAdded();
@@ -122,10 +126,11 @@ export class PushService {
         hello: () => this.#helloPayload(),
         handshake: (reply) => this.#handshake(reply),
         message: (message) => this.#onMessage(message),
-        stateChanged: (state, previous) => this.#onStateChange(state, previous),
+        stateChanged: (state, previous, error) => this.#onStateChange(state, previous, error),
       },
     );
-    this.#broadcasts = new Broadcasts(db, this.#connection, this.#logger);
+    await this.#broadcasts.attach(db, this.#connection);
+    if (!this.#online) this.#connection.setOnline(false);
     this.#connection.connect();
     void this.dropExpired().catch((error) =>
       this.#logger.warn(`push: dropping expired subscriptions failed: ${describeError(error)}`),
@@ -145,6 +150,33 @@ export class PushService {
     return openIndexedDBPushDB({ indexedDB: factory, name: this.#options.databaseName });
   }
 
+  /**
+   * Tell the service the network may have changed or the machine woke up (Electron's
+   * powerMonitor `resume`, a network-change event). It checks the socket at once (a WebSocket
+   * ping in Node, else a `{}` when the 45 s floor allows, else a reconnect) and, without an
+   * answer within requestTimeout, reconnects at once with the backoff reset. A pending backoff
+   * is cut short. Without this hook a sleep is still noticed by the wall clock (wakeCheckInterval).
+   */
+  networkChanged(): void {
+    this.#connection?.probe("the network changed");
+  }
+
+  /**
+   * `false`: the device is offline (the browser's `offline` event): the socket is closed and no
+   * connection is attempted until `setOnline(true)`, which connects at once with the backoff
+   * reset. Before start() it sets the state start() begins in.
+   */
+  setOnline(online: boolean): void {
+    if (typeof online !== "boolean") throw new TypeError("setOnline(online) needs a boolean");
+    this.#online = online;
+    this.#connection?.setOnline(online);
+  }
+
+  /** false after setOnline(false), until setOnline(true). */
+  get online(): boolean {
+    return this.#online;
+  }
+
   /** Resolves the next time the connection is Ready (at once if it is Ready now). */
   ready(): Promise<void> {
     if (this.state === "Ready") return Promise.resolve();
@@ -160,7 +192,7 @@ export class PushService {
     this.#lifecycle.stop();
     this.#connection?.shutdown();
     this.#connection = null;
-    this.#broadcasts = null;
+    this.#broadcasts.detach();
     const waiters = this.#readyWaiters;
     this.#readyWaiters = [];
     for (const waiter of waiters) waiter.reject(abort("PushService stopped"));
@@ -173,8 +205,13 @@ export class PushService {
     return this.#bus.observe(topic, observer);
   }
 
+  /**
+   * Listen for a broadcast id. Works before start() and while connecting: the next hello carries
+   * the id (handler phase "hello"); once a hello is on its way, a broadcast_subscribe does
+   * (phase "register"). A stored version wins over `version`.
+   */
   async addBroadcastListener(id: string, version: string, handler: BroadcastHandler): Promise<void> {
-    await this.#requireStarted().broadcasts.add(id, version, handler);
+    await this.#broadcasts.add(id, version, handler);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -341,11 +378,11 @@ export class PushService {
     return new PushSubscription(record, (scope) => this.unsubscribe(scope));
   }
 
-  #requireStarted(): { db: PushDB; connection: Connection; broadcasts: Broadcasts } {
-    if (!this.#db || !this.#connection || !this.#broadcasts) {
+  #requireStarted(): { db: PushDB; connection: Connection } {
+    if (!this.#db || !this.#connection) {
       throw invalidState("PushService is not started: call start() first");
     }
-    return { db: this.#db, connection: this.#connection, broadcasts: this.#broadcasts };
+    return { db: this.#db, connection: this.#connection };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -353,17 +390,14 @@ export class PushService {
 
   async #helloPayload(): Promise<{ uaid: string | null; broadcasts: Record<string, string> }> {
     const { db } = this.#requireStarted();
-    const [records, uaid, broadcasts] = await Promise.all([
-      db.getAllUnexpired(),
-      db.getUAID(),
-      db.getBroadcasts(),
-    ]);
+    const [records, uaid] = await Promise.all([db.getAllUnexpired(), db.getUAID()]);
     // Privacy (Firefox bug 1617136): without subscriptions the server mints a fresh uaid each time.
-    return { uaid: records.length > 0 && uaid ? uaid : null, broadcasts };
+    return { uaid: records.length > 0 && uaid ? uaid : null, broadcasts: this.#broadcasts.helloBroadcasts() };
   }
 
   async #handshake(reply: HelloReply): Promise<void> {
-    const { db, broadcasts } = this.#requireStarted();
+    const { db } = this.#requireStarted();
+    const broadcasts = this.#broadcasts;
     const stored = await db.getUAID();
     if (reply.uaid !== stored) {
       if (stored) this.#logger.info("push: the server assigned a new uaid; dropping every subscription");
@@ -413,8 +447,10 @@ export class PushService {
     }
   }
 
-  #onStateChange(state: ConnectionState, previous: ConnectionState): void {
-    this.#bus.notify("state-change", { state, previous });
+  #onStateChange(state: ConnectionState, previous: ConnectionState, error?: ConnectFailure): void {
+    this.#broadcasts.connectionChanged(state);
+    this.#bus.notify("state-change", error ? { state, previous, error } : { state, previous });
+    if (error) this.#bus.notify("connection-error", { serverURL: this.#config.serverURL, error });
     if (state !== "Ready") return;
     const waiters = this.#readyWaiters;
     this.#readyWaiters = [];
@@ -427,7 +463,7 @@ export class PushService {
     if (!connection) return;
     if (message.type === "broadcast") {
       void this.#broadcasts
-        ?.received(message.broadcasts, message.broadcastErrors, "broadcast")
+        .received(message.broadcasts, message.broadcastErrors, "broadcast")
         .catch((error) => this.#logger.error(`push: broadcast delivery failed: ${describeError(error)}`));
       return;
     }
@@ -446,7 +482,9 @@ function requireScope(scope: unknown): string {
 }
 
 /** base64url strings with `=` padding are refused, as Firefox's Push.sys.mjs does. */
-async function parseAppServerKey(key: BufferSource | string | null | undefined): Promise<Uint8Array | null> {
+async function parseAppServerKey(
+  key: BufferSourceLike | string | null | undefined,
+): Promise<Uint8Array | null> {
   if (key === undefined || key === null) return null;
   let bytes: Uint8Array;
   if (typeof key === "string") {

@@ -1,20 +1,38 @@
 /**
- * The socket: opens a WebSocket with the `push-notification` subprotocol, sends text, and reports
- * open / text message / close. Nothing protocol-specific lives here. The constructor is injectable
- * (the `WebSocket` option); by default the runtime's native WebSocket, else `ws` via isomorphic-ws.
+ * The socket: opens a WebSocket (by default asking for no subprotocol, as autoconnect never
+ * negotiates one), sends text, and reports open / text message / close, or why it never opened.
+ * Nothing protocol-specific lives here. The constructor is injectable (the `WebSocket` option);
+ * by default the runtime's native WebSocket, else `ws` via isomorphic-ws.
  */
 
-export const SUBPROTOCOL = "push-notification";
+import { type ConnectFailure, classifyConnectError, closedBeforeOpen, failure } from "./failure.ts";
+
+export type { ConnectFailure, ConnectFailureKind } from "./failure.ts";
+
+/** The subprotocol Firefox asks for; autoconnect ignores it and echoes nothing. */
+export const PUSH_SUBPROTOCOL = "push-notification";
 
 /** The part of the WHATWG WebSocket interface push-agent uses (native WebSocket and `ws` both fit). */
 export interface WebSocketLike {
   readonly readyState: number;
+  /** The subprotocol the server selected ("" for none); absent on minimal fakes. */
+  readonly protocol?: string;
   send(data: string): void;
   close(code?: number, reason?: string): void;
   onopen: ((event: unknown) => void) | null;
   onmessage: ((event: { data: unknown }) => void) | null;
   onclose: ((event: { code: number; reason: string }) => void) | null;
   onerror: ((event: unknown) => void) | null;
+}
+
+/**
+ * What `ws` adds to the WHATWG interface (Node): WebSocket-level ping frames both ways. Browsers
+ * answer server pings themselves and expose neither.
+ */
+interface NodeWebSocketExtras {
+  ping(data?: unknown, mask?: boolean, cb?: (error?: Error) => void): void;
+  on(event: "ping" | "pong", listener: () => void): unknown;
+  off(event: "ping" | "pong", listener: () => void): unknown;
 }
 
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
@@ -24,8 +42,19 @@ export interface TransportHandlers {
   text(data: string): void;
   /** A frame that was not text: autopush never sends one; the caller decides what to log. */
   binary(): void;
-  /** The socket closed without us asking: code 1006 when it failed to open or dropped. */
+  /** The open socket closed without us asking: code 1006 when it dropped. */
   close(code: number, reason: string): void;
+  /** The socket never opened; `failure` says why, as far as the runtime tells. */
+  failed(failure: ConnectFailure): void;
+  /** A WebSocket-level ping or pong frame arrived (Node `ws` only): the socket is alive. */
+  control?(kind: "ping" | "pong"): void;
+}
+
+export interface TransportOptions {
+  /** Subprotocols to ask for; [] (the default) asks for none. */
+  protocols: readonly string[];
+  /** ms the opening handshake (TCP, TLS, HTTP upgrade) may take before it is abandoned. */
+  connectTimeout: number;
 }
 
 const OPEN = 1;
@@ -49,29 +78,54 @@ export function loadDefaultWebSocket(): Promise<WebSocketConstructor> {
 /** One socket's lifetime. After `close()` (ours) no handler is called again. */
 export class Transport {
   readonly #socket: WebSocketLike;
+  readonly #handlers: TransportHandlers;
+  readonly #protocols: readonly string[];
+  readonly #host: string;
   #detached = false;
+  #opened = false;
+  /** The first error the runtime reported before open; close is where we act on it. */
+  #error: ConnectFailure | null = null;
+  #connectTimer: ReturnType<typeof setTimeout> | null = null;
+  readonly #onPing = () => this.#control("ping");
+  readonly #onPong = () => this.#control("pong");
 
-  constructor(url: string, Ctor: WebSocketConstructor, handlers: TransportHandlers) {
-    this.#socket = new Ctor(url, [SUBPROTOCOL]);
-    this.#socket.onopen = () => {
-      if (!this.#detached) handlers.open();
-    };
+  constructor(
+    url: string,
+    Ctor: WebSocketConstructor,
+    handlers: TransportHandlers,
+    options: TransportOptions,
+  ) {
+    this.#handlers = handlers;
+    this.#protocols = options.protocols;
+    this.#host = hostOf(url);
+    this.#socket = options.protocols.length > 0 ? new Ctor(url, [...options.protocols]) : new Ctor(url);
+    this.#socket.onopen = () => this.#onOpen();
     this.#socket.onmessage = (event) => {
       if (this.#detached) return;
       if (typeof event.data === "string") handlers.text(event.data);
       else handlers.binary();
     };
-    this.#socket.onclose = (event) => {
-      if (this.#detached) return;
-      this.#detach();
-      handlers.close(event.code, event.reason);
+    this.#socket.onclose = (event) => this.#onClose(event.code, event.reason);
+    this.#socket.onerror = (event) => {
+      if (this.#opened || this.#error) return;
+      this.#error = classifyConnectError(event, this.#host);
     };
-    // An error is always followed by close; close is where we act.
-    this.#socket.onerror = () => {};
+    this.#connectTimer = setTimeout(
+      () => this.#onConnectTimeout(options.connectTimeout),
+      options.connectTimeout,
+    );
+    const node = nodeExtras(this.#socket);
+    node?.on("ping", this.#onPing);
+    node?.on("pong", this.#onPong);
   }
 
   get isOpen(): boolean {
     return !this.#detached && this.#socket.readyState === OPEN;
+  }
+
+  /** Whether a WebSocket-level ping can be sent (Node `ws`); browsers cannot. */
+  get canPing(): boolean {
+    return nodeExtras(this.#socket) !== null;
   }
 
   /** Returns false when the socket cannot take the frame (not open, or send threw). */
@@ -79,6 +133,18 @@ export class Transport {
     if (!this.isOpen) return false;
     try {
       this.#socket.send(text);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Send a WebSocket-level ping frame (Node `ws` only); false when that is impossible. */
+  ping(): boolean {
+    const node = nodeExtras(this.#socket);
+    if (!node || !this.isOpen) return false;
+    try {
+      node.ping(undefined, undefined, () => {});
       return true;
     } catch {
       return false;
@@ -96,11 +162,77 @@ export class Transport {
     }
   }
 
+  #onOpen(): void {
+    if (this.#detached) return;
+    this.#clearConnectTimer();
+    const selected = this.#socket.protocol ?? "";
+    // `ws` and browsers refuse this themselves; a custom constructor may not.
+    if (selected !== "" && !this.#protocols.includes(selected)) {
+      this.#fail(
+        failure(
+          "subprotocol-mismatch",
+          `the server selected subprotocol "${selected}", which was not asked for`,
+        ),
+      );
+      return;
+    }
+    this.#opened = true;
+    this.#handlers.open();
+  }
+
+  #onClose(code: number, reason: string): void {
+    if (this.#detached) return;
+    this.#detach();
+    if (this.#opened) this.#handlers.close(code, reason);
+    else this.#handlers.failed(this.#error ?? closedBeforeOpen(code));
+  }
+
+  #onConnectTimeout(ms: number): void {
+    this.#connectTimer = null;
+    if (this.#detached || this.#opened) return;
+    this.#fail(failure("handshake-timeout", `no WebSocket handshake with ${this.#host} within ${ms} ms`));
+  }
+
+  #fail(reason: ConnectFailure): void {
+    this.close();
+    this.#handlers.failed(reason);
+  }
+
+  #control(kind: "ping" | "pong"): void {
+    if (!this.#detached) this.#handlers.control?.(kind);
+  }
+
+  #clearConnectTimer(): void {
+    if (this.#connectTimer) clearTimeout(this.#connectTimer);
+    this.#connectTimer = null;
+  }
+
   #detach(): void {
     this.#detached = true;
+    this.#clearConnectTimer();
     this.#socket.onmessage = null;
     this.#socket.onopen = null;
     this.#socket.onclose = null;
+    const node = nodeExtras(this.#socket);
+    node?.off("ping", this.#onPing);
+    node?.off("pong", this.#onPong);
+    // `ws` emits 'error' for a socket closed while connecting; nobody listens any more.
+    this.#socket.onerror = () => {};
+  }
+}
+
+function nodeExtras(socket: WebSocketLike): NodeWebSocketExtras | null {
+  const candidate = socket as Partial<NodeWebSocketExtras>;
+  if (typeof candidate.ping !== "function" || typeof candidate.on !== "function") return null;
+  if (typeof candidate.off !== "function") return null;
+  return candidate as NodeWebSocketExtras;
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return url;
   }
 }
 

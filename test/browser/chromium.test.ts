@@ -21,8 +21,8 @@ import { bundleBrowser } from "../../scripts/bundle-browser.ts";
 import { createPushServer, type PushServer } from "../../src/server/index.ts";
 import { sendPush } from "../../src/server/send.ts";
 import type { PushSubscriptionJSON } from "../../src/subscription.ts";
+import { CHROMIUM, CHROMIUM_ARGS, HAS_CHROMIUM } from "../helpers/chromium.ts";
 import { captureLogger } from "../helpers/logger.ts";
-import { CHROMIUM_ARGS as BASE_ARGS, CHROMIUM, HAS_CHROMIUM } from "./launch.ts";
 import type { ReceivedPush } from "./page.ts";
 
 const SUITE = HAS_CHROMIUM
@@ -31,8 +31,6 @@ const SUITE = HAS_CHROMIUM
 
 // The default reporter shows a skipped file without its suite name: say why, once, on stderr.
 if (!HAS_CHROMIUM) console.warn(SUITE);
-
-const CHROMIUM_ARGS = [...BASE_ARGS, "--disable-sync", "--disable-quic"];
 
 /** Launch, bundling and the first connection take a few seconds on a cold machine. */
 const SETUP_TIMEOUT = 30_000;
@@ -203,5 +201,33 @@ describe.skipIf(!HAS_CHROMIUM)(SUITE, () => {
     expect((await send(subscription, "too late", "aes128gcm")).statusCode).toBe(410);
     // The library's default logger warns on the console: a clean run leaves nothing there.
     expect(browserLog).toEqual([]);
+  });
+
+  it("connects to a server that echoes no subprotocol; asking for one would fail, and a failure is typed", async () => {
+    await openPage();
+    // The local server answers like autoconnect 1.83.1: no Sec-WebSocket-Protocol in the 101.
+    const plain = await page.evaluate((url) => window.pushAgent.probe(url, []), pushServer.url);
+    expect(plain).toEqual({ opened: true, protocol: "", code: 0 });
+    // Why push-agent asks for none: Chromium fails a handshake whose asked-for subprotocol is not echoed.
+    const asking = await page.evaluate(
+      (url) => window.pushAgent.probe(url, ["push-notification"]),
+      pushServer.url,
+    );
+    expect(asking).toEqual({ opened: false, protocol: "", code: 1006 });
+
+    // A browser gives no reason for a failed handshake; the typed error says exactly that.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const error = await page.evaluate(
+      (url) => window.pushAgent.firstConnectionError(url),
+      `ws://127.0.0.1:${port}/`,
+    );
+    expect(error).toEqual({
+      kind: "closed-before-open",
+      message: "the connection closed before it opened (1006); the runtime gives no reason",
+    });
+    browserLog.splice(0);
   });
 });

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ScenarioReport } from "../../src/loadtest/report.ts";
 import { createPushServer, type PushServer } from "../../src/server/index.ts";
 import { runMain } from "../cli/in-process.ts";
-import { CHROMIUM, CHROMIUM_ARGS, HAS_CHROMIUM } from "./launch.ts";
+import { CHROMIUM, CHROMIUM_ARGS, HAS_CHROMIUM } from "../helpers/chromium.ts";
 
 let server: PushServer;
 let browser: Browser;

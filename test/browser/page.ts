@@ -5,7 +5,7 @@
  * "push-agent" left external as ./push-agent.js, so what runs is exactly the checked bundle.
  */
 
-import { PushService, type PushSubscriptionJSON } from "push-agent";
+import { type ConnectFailure, PushService, type PushSubscriptionJSON } from "push-agent";
 
 export interface ReceivedPush {
   scope: string;
@@ -24,6 +24,10 @@ export interface PageAPI {
   /** Decrypt failures seen, as "code: message" lines (expected empty). */
   decryptErrors(): string[];
   stop(): Promise<void>;
+  /** Open a bare native WebSocket asking for `protocols`: did it open, with what subprotocol? */
+  probe(url: string, protocols: string[]): Promise<{ opened: boolean; protocol: string; code: number }>;
+  /** Start a PushService on `serverURL` and resolve with its first connection-error. */
+  firstConnectionError(serverURL: string): Promise<ConnectFailure>;
 }
 
 declare global {
@@ -77,5 +81,25 @@ window.pushAgent = {
   async stop() {
     await service?.stop();
     service = null;
+  },
+  probe(url, protocols) {
+    return new Promise((resolve) => {
+      const socket = new WebSocket(url, protocols);
+      socket.onopen = () => {
+        resolve({ opened: true, protocol: socket.protocol, code: 0 });
+        socket.close();
+      };
+      socket.onclose = (event) => resolve({ opened: false, protocol: socket.protocol, code: event.code });
+    });
+  },
+  async firstConnectionError(serverURL) {
+    const failing = new PushService({ serverURL, databaseName: "connection-error" });
+    const error = new Promise<ConnectFailure>((resolve) =>
+      failing.observe("connection-error", (event) => resolve(event.error)),
+    );
+    await failing.start();
+    const reason = await error;
+    await failing.stop();
+    return reason;
   },
 };

@@ -21,6 +21,8 @@ export interface Child {
   stderr(): string;
   /** Resolves with the first match of `pattern` in stdout; rejects if the child exits first. */
   waitForStdout(pattern: RegExp): Promise<RegExpMatchArray>;
+  /** The same for stderr. */
+  waitForStderr(pattern: RegExp): Promise<RegExpMatchArray>;
   exited: Promise<Exit>;
 }
 
@@ -46,23 +48,25 @@ export function spawnChild(command: string, args: string[], options: { input?: s
       resolve({ code, signal });
     });
   });
-  const waitForStdout = (pattern: RegExp) =>
+  const waitFor = (stream: NodeJS.ReadableStream, text: () => string) => (pattern: RegExp) =>
     new Promise<RegExpMatchArray>((resolve, reject) => {
       const check = () => {
-        const match = out.match(pattern);
+        const match = text().match(pattern);
         if (!match) return false;
-        child.stdout.off("data", check);
+        stream.off("data", check);
         resolve(match);
         return true;
       };
       if (check()) return;
-      child.stdout.on("data", check);
+      stream.on("data", check);
       void exited.then(({ code, signal }) => {
         if (!check())
           reject(new Error(`exited (${code ?? signal}) before printing ${pattern}\n${out}\n${err}`));
       });
     });
-  return { process: child, stdout: () => out, stderr: () => err, waitForStdout, exited };
+  const waitForStdout = waitFor(child.stdout, () => out);
+  const waitForStderr = waitFor(child.stderr, () => err);
+  return { process: child, stdout: () => out, stderr: () => err, waitForStdout, waitForStderr, exited };
 }
 
 export function runCli(args: string[], options: { input?: string } = {}): Child {

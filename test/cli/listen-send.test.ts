@@ -5,6 +5,8 @@
  */
 
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
@@ -108,4 +110,22 @@ it("listen prints the subscription, then each push sent with `send`; a restart r
   again.process.kill("SIGTERM");
   expect(await again.exited).toEqual({ code: 0, signal: null });
   expect(again.stdout().slice(json2.length).trimEnd().split("\n")).toHaveLength(1);
+});
+
+it("listen says why it cannot connect on its `cannot connect` line", async () => {
+  const refusing = createServer((_req, res) => res.writeHead(503).end());
+  await new Promise<void>((resolve) => refusing.listen(0, "127.0.0.1", () => resolve()));
+  const { port } = refusing.address() as AddressInfo;
+  try {
+    const url = `ws://127.0.0.1:${port}/`;
+    const listen = runCli(["listen", "--server", url, "--state", path.join(dir, "state")]);
+    const line = `push-agent: cannot connect to ${url}: HTTP 503 from 127.0.0.1:${port} instead of 101 Switching Protocols; retrying\n`;
+    await listen.waitForStderr(/cannot connect to .*\n/);
+    expect(listen.stderr()).toBe(`push-agent: connecting to ${url}\n${line}`);
+    listen.process.kill("SIGTERM");
+    expect(await listen.exited).toEqual({ code: 0, signal: null });
+  } finally {
+    refusing.closeAllConnections();
+    await new Promise<void>((resolve) => refusing.close(() => resolve()));
+  }
 });

@@ -4,6 +4,7 @@
  */
 
 import { afterEach, expect, it } from "vitest";
+import WebSocket from "ws";
 import { killAll, runCli } from "./helpers.ts";
 
 afterEach(killAll);
@@ -34,4 +35,23 @@ it("exits 1 with one line when the port is taken", async () => {
   expect(second.stderr()).toMatch(/^push-agent serve: .*EADDRINUSE.*\n$/);
   first.process.kill("SIGINT");
   expect((await first.exited).code).toBe(0);
+});
+
+it("echoes no subprotocol by default, like autoconnect, and echoes push-notification with --echo-subprotocol", async () => {
+  const protocolOf = async (args: string[]) => {
+    const serve = runCli(["serve", "--port", "0", ...args]);
+    const [, url] = await serve.waitForStdout(/push server listening at (ws:\/\/127\.0\.0\.1:\d+\/)\n/);
+    const ws = new WebSocket(url!, ["push-notification"]);
+    const selected = await new Promise<string>((resolve) => {
+      // Node 20's `ws` fails a handshake whose requested subprotocol is not echoed.
+      ws.on("open", () => resolve(ws.protocol));
+      ws.on("error", (error) => resolve(`error: ${error.message}`));
+    });
+    ws.terminate();
+    serve.process.kill("SIGTERM");
+    await serve.exited;
+    return selected;
+  };
+  expect(await protocolOf([])).toBe("error: Server sent no subprotocol");
+  expect(await protocolOf(["--echo-subprotocol"])).toBe("push-notification");
 });

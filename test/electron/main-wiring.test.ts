@@ -5,6 +5,7 @@
  * userData folder the LevelDB store gives back the same subscription.
  */
 
+import { EventEmitter } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -15,6 +16,7 @@ import {
   type IpcMainLike,
   type PushInMain,
   type PushMessageIPC,
+  type SetupPushOptions,
   setupPushInMain,
   type WindowLike,
 } from "../../examples/electron/main.ts";
@@ -104,13 +106,14 @@ afterEach(async () => {
 });
 
 /** The main process starting: Electron's app hands out the userData folder. */
-async function startMain(): Promise<PushInMain> {
+async function startMain(extra: Partial<SetupPushOptions> = {}): Promise<PushInMain> {
   const push = await setupPushInMain({
     app: { getPath: () => userData },
     ipcMain,
     BrowserWindow: { getAllWindows: () => windows },
     serverURL: server.url,
     logger: captureLogger(),
+    ...extra,
   });
   running.push(push);
   await push.service.ready();
@@ -175,5 +178,35 @@ describe("Electron main-process wiring", () => {
     await expect(ipcMain.invoke(CHANNELS.subscribe, SCOPE, { key: 1 })).rejects.toThrow(TypeError);
     await expect(ipcMain.invoke(CHANNELS.getSubscription, "")).rejects.toThrow(TypeError);
     await expect(ipcMain.invoke(CHANNELS.unsubscribe, null)).rejects.toThrow(TypeError);
+  });
+});
+
+describe("Electron main-process wiring: sleep and network changes", () => {
+  it("suspend takes the service offline, resume reconnects; net.isOnline() going false and true does the same", async () => {
+    const powerMonitor = new EventEmitter();
+    let online = true;
+    const push = await startMain({ powerMonitor, net: { isOnline: () => online }, netCheckInterval: 10 });
+    const { service } = push;
+
+    powerMonitor.emit("suspend");
+    expect(service.online).toBe(false);
+    expect(service.state).toBe("ShutDown");
+    powerMonitor.emit("resume");
+    expect(service.online).toBe(true);
+    await service.ready();
+
+    // Awake and online, a resume only checks the socket: it stays up.
+    powerMonitor.emit("resume");
+    expect(service.state).toBe("Ready");
+
+    online = false;
+    await expect.poll(() => service.online).toBe(false);
+    expect(service.state).toBe("ShutDown");
+    online = true;
+    await expect.poll(() => service.state).toBe("Ready");
+
+    await push.stop();
+    expect(powerMonitor.listenerCount("resume")).toBe(0);
+    expect(powerMonitor.listenerCount("suspend")).toBe(0);
   });
 });

@@ -63,3 +63,30 @@ export class FakeWebSocket implements WebSocketLike {
     return this.sent.map((text) => JSON.parse(text) as Record<string, unknown>);
   }
 }
+
+/** A FakeWebSocket with what `ws` adds in Node: ping frames both ways. */
+export class FakeNodeWebSocket extends FakeWebSocket {
+  pingsSent = 0;
+  readonly #listeners = new Map<string, Set<() => void>>();
+
+  ping(): void {
+    if (this.readyState !== 1) throw new Error("not open");
+    this.pingsSent++;
+  }
+
+  on(event: string, listener: () => void): this {
+    if (!this.#listeners.has(event)) this.#listeners.set(event, new Set());
+    this.#listeners.get(event)!.add(listener);
+    return this;
+  }
+
+  off(event: string, listener: () => void): this {
+    this.#listeners.get(event)?.delete(listener);
+    return this;
+  }
+
+  /** The server sent a ping frame (or answered ours with a pong). */
+  control(event: "ping" | "pong"): void {
+    for (const listener of this.#listeners.get(event) ?? []) listener();
+  }
+}

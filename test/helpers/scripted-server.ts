@@ -31,14 +31,17 @@ class Queue<T> {
 export class ScriptedConnection {
   readonly socket: WsSocket;
   readonly protocol: string;
+  /** The subprotocols the client asked for in its upgrade request. */
+  readonly requestedProtocols: string[];
   /** Every text frame the client sent, raw. */
   readonly received: string[] = [];
   readonly #frames = new Queue<string>();
   readonly closed: Promise<{ code: number }>;
 
-  constructor(socket: WsSocket) {
+  constructor(socket: WsSocket, requestedProtocols: string[]) {
     this.socket = socket;
     this.protocol = socket.protocol;
+    this.requestedProtocols = requestedProtocols;
     socket.on("message", (data, isBinary) => {
       if (isBinary) return;
       const text = data.toString();
@@ -109,18 +112,27 @@ export class ScriptedServer {
     this.#wss = wss;
     const { port } = wss.address() as AddressInfo;
     this.url = `ws://127.0.0.1:${port}/`;
-    wss.on("connection", (socket) => {
-      const connection = new ScriptedConnection(socket);
+    wss.on("connection", (socket, req) => {
+      const header = req.headers["sec-websocket-protocol"];
+      const requested = header ? header.split(",").map((p) => p.trim()) : [];
+      const connection = new ScriptedConnection(socket, requested);
       this.all.push(connection);
       this.#connections.push(connection);
     });
   }
 
-  static async start(): Promise<ScriptedServer> {
+  /**
+   * `select` decides the 101 reply's subprotocol from what the client asked for; by default none,
+   * like autoconnect 1.83.1.
+   */
+  static async start(
+    options: { select?: (requested: Set<string>) => string | false } = {},
+  ): Promise<ScriptedServer> {
+    const select = options.select ?? (() => false);
     const wss = new WebSocketServer({
       host: "127.0.0.1",
       port: 0,
-      handleProtocols: (protocols) => [...protocols][0] ?? false,
+      handleProtocols: (protocols) => select(protocols),
     });
     await new Promise<void>((resolve) => wss.once("listening", () => resolve()));
     return new ScriptedServer(wss);

