@@ -7,6 +7,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { cpus } from "node:os";
 import { benchDecrypt } from "./decrypt.ts";
 import { benchE2E } from "./e2e.ts";
+import { benchLoadtest } from "./loadtest.ts";
 import { benchPeers } from "./peers.ts";
 import { type ResultsFile, writeReport } from "./report.ts";
 import { benchScale } from "./scale.ts";
@@ -20,6 +21,7 @@ const BENCHES: Record<string, Bench> = {
   peers: benchPeers,
   scale: benchScale,
   startup: benchStartup,
+  loadtest: benchLoadtest,
 };
 
 const RESULTS_FILE = new URL("./results.json", import.meta.url);

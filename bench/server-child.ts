@@ -21,6 +21,7 @@ async function close(): Promise<void> {
 
 process.on("message", (message: { type: string }) => {
   if (message.type === "stats") send({ type: "stats", stats: server.stats() });
+  if (message.type === "cpu") send({ type: "cpu", cpu: process.cpuUsage() });
   if (message.type === "close") void close();
 });
 process.on("disconnect", () => void close());

@@ -45,6 +45,8 @@ export interface ChildServer {
   url: string;
   endpointURL: string;
   stats(): Promise<PushServerStats>;
+  /** The server process's CPU time so far (process.cpuUsage), µs. */
+  cpu(): Promise<NodeJS.CpuUsage>;
   close(): Promise<void>;
 }
 
@@ -67,6 +69,10 @@ export async function startServerProcess(options: ServerOptions = {}): Promise<C
     stats: async () => {
       child.send({ type: "stats" });
       return (await nextMessage<{ type: "stats"; stats: PushServerStats }>(child)).stats;
+    },
+    cpu: async () => {
+      child.send({ type: "cpu" });
+      return (await nextMessage<{ type: "cpu"; cpu: NodeJS.CpuUsage }>(child)).cpu;
     },
     close: async () => {
       if (child.exitCode !== null) return;

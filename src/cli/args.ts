@@ -11,6 +11,8 @@ export interface OptionSpec {
   short?: string;
   /** Placeholder shown in help, e.g. "URL"; string options only. */
   value?: string;
+  /** May be given several times (string options); read it with listOption. */
+  multiple?: boolean;
   description: string;
 }
 
@@ -33,7 +35,7 @@ export class UsageError extends Error {
   override readonly name = "UsageError";
 }
 
-export type ParsedValues = Record<string, string | boolean | undefined>;
+export type ParsedValues = Record<string, string | boolean | string[] | undefined>;
 
 export type Parsed = { help: true } | { help: false; values: ParsedValues; positionals: string[] };
 
@@ -48,7 +50,7 @@ export function parseCommand(spec: CommandSpec, argv: string[]): Parsed {
       options: Object.fromEntries(
         Object.entries(options).map(([name, o]) => [
           name,
-          o.short ? { type: o.type, short: o.short } : { type: o.type },
+          { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) },
         ]),
       ),
       allowPositionals: true,
@@ -101,6 +103,15 @@ export function stringOption(values: ParsedValues, name: string): string | undef
   if (value === undefined) return undefined;
   if (typeof value !== "string" || value.length === 0) throw new UsageError(`--${name} needs a value`);
   return value;
+}
+
+/** Every value of a `multiple` option, in order; [] when absent. */
+export function listOption(values: ParsedValues, name: string): string[] {
+  const value = values[name];
+  if (value === undefined) return [];
+  const list = Array.isArray(value) ? value : [String(value)];
+  if (list.some((item) => item.length === 0)) throw new UsageError(`--${name} needs a value`);
+  return list;
 }
 
 export function booleanOption(values: ParsedValues, name: string): boolean {

@@ -15,11 +15,19 @@ import { listenCommand } from "./listen.ts";
 import { loadtestCommand } from "./loadtest.ts";
 import { sendCommand } from "./send.ts";
 import { serveCommand } from "./serve.ts";
+import { smokeCommand } from "./smoke.ts";
 
 export type { CliContext, Command } from "./command.ts";
 
 /** Every subcommand; add one here and it is dispatched and listed in --help. */
-export const commands: Command[] = [serveCommand, listenCommand, sendCommand, keysCommand, loadtestCommand];
+export const commands: Command[] = [
+  serveCommand,
+  listenCommand,
+  sendCommand,
+  keysCommand,
+  loadtestCommand,
+  smokeCommand,
+];
 
 /** After a signal, how long a command has to stop cleanly before the process exits anyway. */
 const SHUTDOWN_DEADLINE = 10_000;

@@ -18,7 +18,14 @@ import type { PushMessageEvent } from "../observers.ts";
 import { PushService } from "../service/push-service.ts";
 import type { PushSubscription } from "../subscription.ts";
 import { isLoopbackHost } from "../transport/websocket.ts";
-import { booleanOption, integerOption, stringOption, UsageError, urlOption } from "./args.ts";
+import {
+  booleanOption,
+  integerOption,
+  type ParsedValues,
+  stringOption,
+  UsageError,
+  urlOption,
+} from "./args.ts";
 import { aborted, type CliContext, defineCommand, type Output } from "./command.ts";
 
 export const DEFAULT_SERVER = "wss://push.services.mozilla.com/";
@@ -81,7 +88,7 @@ export const listenCommand = defineCommand(
   async ({ values }, ctx) => listen(readOptions(values), ctx),
 );
 
-function readOptions(values: Record<string, string | boolean | undefined>): ListenOptions {
+function readOptions(values: ParsedValues): ListenOptions {
   const serverURL = urlOption(values, "server", ["ws:", "wss:"]) ?? DEFAULT_SERVER;
   const allowInsecure = booleanOption(values, "allow-insecure");
   const url = new URL(serverURL);

@@ -20,6 +20,7 @@ import {
   urlOption,
 } from "./args.ts";
 import { type CliContext, defineCommand, type Output } from "./command.ts";
+import { runPlanCommand } from "./loadtest-plan.ts";
 
 /** Off a terminal, one progress line per this many snapshots (about every 5 s). */
 const LINE_EVERY = 5;
@@ -45,9 +46,44 @@ interface LoadTestArgs {
 export const loadtestCommand = defineCommand(
   {
     name: "loadtest",
-    summary: "Load-test a push server: many simulated user agents, pushes to each, latency report.",
+    summary: "Load-test a push server: test plans of scenarios over every core, or N agents × M pushes.",
     options: {
       server: { type: "string", value: "URL", description: "push server WebSocket URL (required)" },
+      plan: {
+        type: "string",
+        value: "PLAN",
+        multiple: true,
+        description: "scenario,count,rate,delay[,args…] ('|' joins several; repeatable)",
+      },
+      scenario: {
+        type: "string",
+        value: "FILE",
+        description: "a .js/.ts module whose named exports are scenarios",
+      },
+      arg: {
+        type: "string",
+        value: "NAME=VALUE",
+        multiple: true,
+        description: "scenario parameter (repeatable)",
+      },
+      workers: {
+        type: "string",
+        value: "N",
+        description: "plan mode: generator processes (default: CPU cores)",
+      },
+      payload: { type: "string", value: "MODE", description: "plan mode: relay (default) or e2e" },
+      statsd: {
+        type: "string",
+        value: "HOST:PORT",
+        description: "plan mode: send metrics to statsd over UDP",
+      },
+      "statsd-prefix": {
+        type: "string",
+        value: "PREFIX",
+        description: "prefix of statsd names (default push_agent)",
+      },
+      html: { type: "string", value: "FILE", description: "plan mode: write a self-contained HTML report" },
+      "list-scenarios": { type: "boolean", description: "list the scenarios and their parameters" },
       agents: {
         type: "string",
         value: "N",
@@ -70,7 +106,8 @@ export const loadtestCommand = defineCommand(
       "connect-concurrency": {
         type: "string",
         value: "N",
-        description: "agents connecting at the same time, at most (default 100)",
+        description:
+          "agents connecting at the same time, at most (default 100; 200 over all workers with --plan)",
       },
       "ramp-up": {
         type: "string",
@@ -93,15 +130,29 @@ export const loadtestCommand = defineCommand(
       "Exits 1 when no agent connected or registered, or when none of the pushes arrived.",
       "Only load-test servers you operate.",
       "",
-      "Example:",
+      "",
+      "Plan mode (--plan): each entry starts count virtual users of a scenario, rate per second",
+      "(0: at once), after delay seconds; extra fields are the scenario's parameters in order or",
+      "as name=value. Built-in scenarios carry ap-loadtester's names (--list-scenarios). The run",
+      "lasts --duration seconds, or until every user finished. Relay payloads (default) are random",
+      "bytes checked byte for byte on arrival; e2e ones are encrypted and decrypted by real agents.",
+      "--workers splits every entry over processes and merges their reports. Exits 1 when a",
+      "virtual user failed or nothing connected.",
+      "",
+      "Examples:",
       "  push-agent serve --port 8080 &",
       "  push-agent loadtest --server ws://127.0.0.1:8080/ --agents 1000 --subscriptions 2 --duration 30",
+      '  push-agent loadtest --server ws://127.0.0.1:8080/ --plan "api_test,1,1,0"',
+      '  push-agent loadtest --server ws://127.0.0.1:8080/ --plan "basic,1000,50,0" \\',
+      '    --plan "connect_and_idle_forever,5000,500,0|notification_forever,500,50,0,1" --duration 60 --html run.html',
     ].join("\n"),
   },
-  async ({ values }, ctx) => loadtest(readArgs(values), ctx),
+  async ({ values }, ctx) =>
+    isPlanMode(values) ? runPlanCommand(values, ctx) : loadtest(readArgs(values), ctx),
 );
 
-function readArgs(values: ParsedValues): LoadTestArgs {
+/** The server URL, checked: wss://, or ws:// to loopback unless --allow-insecure. */
+export function serverOption(values: ParsedValues): { serverURL: string; allowInsecure: boolean } {
   const serverURL = urlOption(values, "server", ["ws:", "wss:"]);
   if (serverURL === undefined) throw new UsageError("--server URL is required");
   const allowInsecure = booleanOption(values, "allow-insecure");
@@ -111,6 +162,27 @@ function readArgs(values: ParsedValues): LoadTestArgs {
       `--server ${url.host} uses ws:// to a non-loopback host; use wss:// or --allow-insecure`,
     );
   }
+  return { serverURL, allowInsecure };
+}
+
+const PLAN_ONLY = ["scenario", "arg", "workers", "payload", "statsd", "statsd-prefix", "html"];
+const FIXED_ONLY = ["agents", "subscriptions", "rate", "payload-bytes", "ttl", "vapid", "ramp-up"];
+
+function isPlanMode(values: ParsedValues): boolean {
+  const plan = values.plan !== undefined || values["list-scenarios"] === true;
+  const given = (names: string[]) => names.filter((name) => values[name] !== undefined);
+  if (plan) {
+    const wrong = given(FIXED_ONLY);
+    if (wrong.length > 0) throw new UsageError(`--${wrong[0]} is for the fixed mode, not with --plan`);
+    return true;
+  }
+  const wrong = given(PLAN_ONLY);
+  if (wrong.length > 0) throw new UsageError(`--${wrong[0]} needs --plan`);
+  return false;
+}
+
+function readArgs(values: ParsedValues): LoadTestArgs {
+  const { serverURL, allowInsecure } = serverOption(values);
   return {
     serverURL,
     allowInsecure,
@@ -130,7 +202,7 @@ function readArgs(values: ParsedValues): LoadTestArgs {
 }
 
 /** A plain decimal number ("2", "0.5"); no signs, exponents or units. */
-function decimalOption(values: ParsedValues, name: string, range: { min: number; max: number }) {
+export function decimalOption(values: ParsedValues, name: string, range: { min: number; max: number }) {
   const text = stringOption(values, name);
   if (text === undefined) return undefined;
   const value = /^\d+(\.\d+)?$/.test(text) ? Number(text) : Number.NaN;
@@ -141,7 +213,7 @@ function decimalOption(values: ParsedValues, name: string, range: { min: number;
 }
 
 /** Seconds as a decimal, returned in ms; at most a day. */
-function secondsOption(values: ParsedValues, name: string, zeroAllowed: boolean): number | undefined {
+export function secondsOption(values: ParsedValues, name: string, zeroAllowed: boolean): number | undefined {
   const seconds = decimalOption(values, name, { min: 0, max: 86_400 });
   if (seconds === undefined) return undefined;
   const ms = Math.round(seconds * 1000);
@@ -199,7 +271,7 @@ function failureOf(report: LoadTestReport, pushing: boolean): string | null {
   return null;
 }
 
-interface StatusLine {
+export interface StatusLine {
   /** A line of its own (clears an in-place line first). */
   line(text: string): void;
   /** Overwrite the in-place line (terminals only). */
@@ -208,7 +280,7 @@ interface StatusLine {
   end(): void;
 }
 
-function statusLine(out: Output, tty: boolean): StatusLine {
+export function statusLine(out: Output, tty: boolean): StatusLine {
   let showing = false;
   const clear = () => {
     if (showing) out.write("\r\x1b[K");

@@ -9,7 +9,7 @@
 import { createECDH } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { InvalidPushRequestError, type SendPushResult, sendPush, type VapidDetails } from "../server/send.ts";
-import { choiceOption, integerOption, stringOption, UsageError } from "./args.ts";
+import { choiceOption, integerOption, type ParsedValues, stringOption, UsageError } from "./args.ts";
 import { type CliContext, defineCommand } from "./command.ts";
 
 export type ContentEncoding = "aes128gcm" | "aesgcm";
@@ -157,7 +157,7 @@ export const sendCommand = defineCommand(
   },
 );
 
-function readVapid(values: Record<string, string | boolean | undefined>): VapidDetails | undefined {
+function readVapid(values: ParsedValues): VapidDetails | undefined {
   const subject = stringOption(values, "vapid-subject");
   const privateKey = stringOption(values, "vapid-private-key");
   let publicKey = stringOption(values, "vapid-public-key");

@@ -2,6 +2,8 @@
  * Latency statistics for the load test: a log-linear histogram of durations (HDR-style: 64 linear
  * steps per power of two of microseconds), so a long run at thousands of pushes a second keeps
  * constant memory and every percentile is within ~1.6% of the exact value. Min and max are exact.
+ * Histograms merge (the buckets add up), and travel between processes as their sparse buckets, so
+ * the load-test workers' latencies give one report with the percentiles of the whole run.
  */
 
 /** Linear steps per power of two; the relative error of a bucket is at most 1/SUB_BUCKETS. */
@@ -19,8 +21,18 @@ export interface LatencySummary {
   mean: number;
   p50: number;
   p90: number;
+  p95: number;
   p99: number;
   max: number;
+}
+
+/** A histogram as plain data: [bucket index, count] pairs of the non-empty buckets. */
+export interface HistogramData {
+  count: number;
+  sum: number;
+  min: number;
+  max: number;
+  buckets: [number, number][];
 }
 
 export class LatencyHistogram {
@@ -44,6 +56,31 @@ export class LatencyHistogram {
     if (value > this.#max) this.#max = value;
   }
 
+  /** Add every duration another histogram recorded. */
+  merge(other: LatencyHistogram | HistogramData): void {
+    const data = other instanceof LatencyHistogram ? other.toJSON() : other;
+    if (data.count === 0) return;
+    for (const [index, count] of data.buckets) {
+      if (Number.isInteger(index) && index >= 0 && index < BUCKETS) this.#counts[index]! += count;
+    }
+    this.#count += data.count;
+    this.#sum += data.sum;
+    this.#min = Math.min(this.#min, data.min);
+    this.#max = Math.max(this.#max, data.max);
+  }
+
+  toJSON(): HistogramData {
+    const buckets: [number, number][] = [];
+    for (let i = 0; i < BUCKETS; i++) if (this.#counts[i]! > 0) buckets.push([i, this.#counts[i]!]);
+    return { count: this.#count, sum: this.#sum, min: this.#min, max: this.#max, buckets };
+  }
+
+  static fromJSON(data: HistogramData): LatencyHistogram {
+    const histogram = new LatencyHistogram();
+    histogram.merge(data);
+    return histogram;
+  }
+
   /** The p-th percentile (0 < p ≤ 100) in ms by nearest rank; NaN when nothing was recorded. */
   percentile(p: number): number {
     if (this.#count === 0) return Number.NaN;
@@ -65,6 +102,7 @@ export class LatencyHistogram {
       mean: round(this.#sum / this.#count),
       p50: round(this.percentile(50)),
       p90: round(this.percentile(90)),
+      p95: round(this.percentile(95)),
       p99: round(this.percentile(99)),
       max: round(this.#max),
     };

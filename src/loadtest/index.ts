@@ -366,3 +366,44 @@ function runVapidKeys(): VapidDetails {
   const keys = webpush.generateVAPIDKeys();
   return { subject: "mailto:loadtest@push-agent.invalid", ...keys };
 }
+
+export { loadDefaultWebSocket } from "../transport/websocket.ts";
+export { ErrorLog } from "./error-log.ts";
+// The scenario layer: test plans of scenarios over every core (push-agent loadtest --plan).
+export { renderHtmlReport } from "./html.ts";
+export { METRIC, MetricsCollector, type MetricsData, type MetricsSink, teeSink } from "./metrics.ts";
+export {
+  MAX_RELAY_BYTES,
+  type NotificationRequest,
+  type PayloadMode,
+  RELAY_HEADER_BYTES,
+  RequestBuilder,
+  relayPayload,
+  runVapidKeys,
+  type VapidClaims,
+} from "./payload.ts";
+export { type PlanEntry, PlanError, parseArgPairs, parsePlans } from "./plan.ts";
+export { ProtocolClient, ScenarioError, ScenarioStopped } from "./protocol-client.ts";
+export { buildReport, formatScenarioReport, type ScenarioReport, type TimelinePoint } from "./report.ts";
+export {
+  type RunnerOptions,
+  type RunProgress,
+  runScenarios,
+  type ScenarioRunData,
+  ScenarioRunner,
+  type ScenarioRunOptions,
+  type WorkerLoad,
+} from "./runner.ts";
+export { loadScenarios, ScenarioModuleError } from "./scenario-module.ts";
+export type * from "./scenario-types.ts";
+export { builtinScenarios } from "./scenarios.ts";
+export {
+  formatSmokeResult,
+  runSmoke,
+  type SmokeOptions,
+  type SmokeResult,
+  type SmokeStatus,
+} from "./smoke.ts";
+export { parseStatsdAddress, type StatsdOptions, StatsdSink } from "./statsd.ts";
+export { type RunContext, VirtualUser } from "./virtual-user.ts";
+export { type PlanRunConfig, runPlan, runShare } from "./workers.ts";

@@ -18,6 +18,8 @@ export const MAX_UAID_LENGTH = 128;
 export interface HelloReply {
   type: "hello";
   uaid: string;
+  /** The reply's `status` (autoconnect sends 200); NaN when absent or not a number. */
+  status: number;
   useWebPush: boolean;
   /** Broadcast id → version deltas; empty when none. */
   broadcasts: Map<string, string>;
@@ -159,6 +161,7 @@ function parseHello(json: JsonObject): ParseResult {
   return message({
     type: "hello",
     uaid,
+    status: looseStatus(json.status),
     useWebPush: Boolean(json.use_webpush),
     broadcasts: versions,
     broadcastErrors: errors,

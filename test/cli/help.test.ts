@@ -46,6 +46,17 @@ const OPTIONS: Record<string, string[]> = {
     "--vapid-public-key",
   ],
   keys: ["push-agent keys"],
+  loadtest: [
+    "--plan",
+    "--scenario",
+    "--arg",
+    "--workers",
+    "--payload",
+    "--statsd",
+    "--statsd-prefix",
+    "--html",
+  ],
+  smoke: ["--server", "--timeout", "--broadcast", "--allow-insecure", "--json"],
 };
 
 describe.concurrent("push-agent --help", () => {
@@ -105,6 +116,42 @@ describe.concurrent("bad arguments exit 2 with one line on stderr", () => {
     ["an unreadable subscription file", ["send", "/nonexistent/sub.json", "hi"], /cannot read/],
     ["a subscription that is not JSON", ["send", "-", "hi"], /stdin does not start with a JSON object/, "hi"],
     ["a subscription with a bad key", ["send", "-", "hi"], /cannot encrypt for this subscription/, badKey],
+    ["smoke without --server", ["smoke"], /--server URL is required/],
+    [
+      "an unknown scenario",
+      ["loadtest", "--server", "ws://127.0.0.1:1/", "--plan", "nope,1,1,0"],
+      /unknown scenario 'nope'/,
+    ],
+    [
+      "a bad plan count",
+      ["loadtest", "--server", "ws://127.0.0.1:1/", "--plan", "basic,x,1,0"],
+      /count must be/,
+    ],
+    [
+      "a bad --arg",
+      ["loadtest", "--server", "ws://127.0.0.1:1/", "--plan", "basic", "--arg", "x"],
+      /name=value/,
+    ],
+    [
+      "--agents with --plan",
+      ["loadtest", "--server", "ws://127.0.0.1:1/", "--plan", "basic", "--agents", "2"],
+      /fixed mode/,
+    ],
+    [
+      "--workers without --plan",
+      ["loadtest", "--server", "ws://127.0.0.1:1/", "--workers", "2"],
+      /needs --plan/,
+    ],
+    [
+      "a bad --statsd",
+      ["loadtest", "--server", "ws://127.0.0.1:1/", "--plan", "basic", "--statsd", "nohost"],
+      /host:port/,
+    ],
+    [
+      "a missing scenario module",
+      ["loadtest", "--plan", "x", "--scenario", "/nonexistent/s.js"],
+      /cannot load/,
+    ],
   ];
   for (const [what, args, message, input = ""] of cases) {
     it(what, async () => {

@@ -60,3 +60,40 @@ describe("LatencyHistogram", () => {
     expect(histogram.summary()).toMatchObject({ count: 2, min: 0, max: 0, p99: 0 });
   });
 });
+
+describe("merging histograms (the workers' latencies)", () => {
+  it("two halves merged, also through their JSON, summarise exactly like one histogram of everything", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.double({ min: 0, max: 60_000, noNaN: true }), { minLength: 1, maxLength: 300 }),
+        fc.array(fc.double({ min: 0, max: 60_000, noNaN: true }), { maxLength: 300 }),
+        (left, right) => {
+          const all = new LatencyHistogram();
+          const a = new LatencyHistogram();
+          const b = new LatencyHistogram();
+          for (const ms of left) {
+            all.record(ms);
+            a.record(ms);
+          }
+          for (const ms of right) {
+            all.record(ms);
+            b.record(ms);
+          }
+          const merged = LatencyHistogram.fromJSON(JSON.parse(JSON.stringify(a.toJSON())));
+          merged.merge(JSON.parse(JSON.stringify(b.toJSON())));
+          const expected = all.summary()!;
+          const got = merged.summary()!;
+          expect({ ...got, mean: 0 }).toEqual({ ...expected, mean: 0 });
+          expect(got.mean).toBeCloseTo(expected.mean, 1);
+        },
+      ),
+    );
+  });
+
+  it("merging an empty histogram changes nothing", () => {
+    const h = new LatencyHistogram();
+    h.record(5);
+    h.merge(new LatencyHistogram());
+    expect(h.summary()).toMatchObject({ count: 1, min: 5, max: 5 });
+  });
+});

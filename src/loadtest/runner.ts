@@ -1,0 +1,386 @@
+/**
+ * The scenario runner: starts test-plan entries (count virtual users at a rate, after a delay),
+ * runs each as a VirtualUser, accepts plans spawned by running scenarios, and stops everything
+ * when asked. runScenarios is one process's whole run: the runner, its metrics, the generator's
+ * own load, and the data a report (or a parent process) is made from.
+ */
+
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { describeError, type Logger, silentLogger } from "../log.ts";
+import type { VapidDetails } from "../server/send.ts";
+import { loadDefaultWebSocket, type WebSocketConstructor } from "../transport/websocket.ts";
+import { ErrorLog } from "./error-log.ts";
+import { METRIC, MetricsCollector, type MetricsData, type MetricsSink, teeSink } from "./metrics.ts";
+import { type PayloadMode, RequestBuilder } from "./payload.ts";
+import { type PlanEntry, parsePlans } from "./plan.ts";
+import { PushPoster } from "./poster.ts";
+import type { ScenarioDefinition } from "./scenario-types.ts";
+import { type RunContext, VirtualUser } from "./virtual-user.ts";
+
+export interface RunnerOptions {
+  serverURL: string;
+  allowInsecureServerURL?: boolean;
+  payloadMode: PayloadMode;
+  sink: MetricsSink;
+  errors: ErrorLog;
+  vapid: VapidDetails;
+  scenarios: ReadonlyMap<string, ScenarioDefinition>;
+  WebSocket: WebSocketConstructor;
+  logger?: Logger;
+  /** Replies to connect/hello/register/unregister. Default 10 000. */
+  replyTimeoutMs?: number;
+  /** Push POSTs in flight at most. Default 256. */
+  sendConcurrency?: number;
+  /** Connections being opened at once, at most. Default 200. */
+  connectConcurrency?: number;
+  now?: () => number;
+}
+
+const TICK_MS = 10;
+
+export class ScenarioRunner {
+  readonly run: RunContext;
+  started = 0;
+  completed = 0;
+  failed = 0;
+  readonly #active = new Set<Promise<unknown>>();
+  readonly #cancels = new Set<() => void>();
+  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  /** Plan entries not fully started yet. */
+  #starting = 0;
+  #stopped = false;
+  #nextId = 0;
+  #idle: (() => void) | null = null;
+  readonly #poster: PushPoster;
+
+  constructor(options: RunnerOptions) {
+    this.#poster = new PushPoster({ maxSockets: options.sendConcurrency ?? 256, timeoutMs: 10_000 });
+    const runner = this;
+    this.run = {
+      serverURL: options.serverURL,
+      allowInsecureServerURL: options.allowInsecureServerURL === true,
+      WebSocket: options.WebSocket,
+      agentWebSocket: options.WebSocket,
+      payloadMode: options.payloadMode,
+      sink: options.sink,
+      errors: options.errors,
+      poster: this.#poster,
+      requests: new RequestBuilder(options.vapid),
+      logger: options.logger ?? silentLogger,
+      now: options.now ?? (() => performance.now()),
+      replyTimeoutMs: options.replyTimeoutMs ?? 10_000,
+      connectSlot: semaphore(options.connectConcurrency ?? 200),
+      get stopped() {
+        return runner.#stopped;
+      },
+      onStop: (cancel) => {
+        this.#cancels.add(cancel);
+        return () => this.#cancels.delete(cancel);
+      },
+      spawn: (plan) => this.start(parsePlans(plan, options.scenarios)),
+    };
+  }
+
+  get active(): number {
+    return this.#active.size;
+  }
+
+  /** Start plan entries: each after its delay, at its rate. */
+  start(entries: PlanEntry[]): void {
+    for (const entry of entries) {
+      if (entry.count === 0) continue;
+      this.#starting++;
+      this.#later(entry.delayMs, () => this.#ramp(entry));
+    }
+  }
+
+  /** Run one virtual user of a scenario to its end (what a plan entry does count times). */
+  runOne(scenario: ScenarioDefinition, args: PlanEntry["args"]): Promise<"completed" | "failed" | "stopped"> {
+    const user = new VirtualUser(this.run, this.#nextId++, args);
+    this.started++;
+    const running = user.execute(scenario).then((outcome) => {
+      if (outcome === "completed") this.completed++;
+      else if (outcome === "failed") this.failed++;
+      return outcome;
+    });
+    this.#active.add(running);
+    void running.finally(() => {
+      this.#active.delete(running);
+      this.#checkIdle();
+    });
+    return running;
+  }
+
+  /** Resolves when every entry started all its users and every user ended. */
+  whenFinished(): Promise<void> {
+    if (this.#isIdle()) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#idle = resolve;
+    });
+  }
+
+  /** Stop starting, stop every user (their waits end, sockets close), close the sender. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+    for (const cancel of [...this.#cancels]) cancel();
+    await Promise.allSettled([...this.#active]);
+    this.#poster.close();
+    this.#idle?.();
+  }
+
+  #ramp(entry: PlanEntry): void {
+    const startedAt = this.run.now();
+    let started = 0;
+    const step = () => {
+      if (this.#stopped) return;
+      const due =
+        entry.rate > 0
+          ? Math.min(entry.count, Math.floor(((this.run.now() - startedAt) * entry.rate) / 1000) + 1)
+          : entry.count;
+      while (started < due) {
+        started++;
+        void this.runOne(entry.scenario, entry.args);
+      }
+      if (started < entry.count) {
+        this.#later(TICK_MS, step);
+        return;
+      }
+      this.#starting--;
+      this.#checkIdle();
+    };
+    step();
+  }
+
+  #later(ms: number, fn: () => void): void {
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      try {
+        fn();
+      } catch (error) {
+        this.run.errors.add(`plan: ${describeError(error)}`);
+      }
+    }, ms);
+    this.#timers.add(timer);
+  }
+
+  #isIdle(): boolean {
+    return this.#starting === 0 && this.#active.size === 0;
+  }
+
+  #checkIdle(): void {
+    if (this.#idle && this.#isIdle()) this.#idle();
+  }
+}
+
+/** At most `limit` holders at once; the others wait in arrival order. */
+function semaphore(limit: number): () => Promise<() => void> {
+  let held = 0;
+  const waiting: (() => void)[] = [];
+  const release = () => {
+    const next = waiting.shift();
+    if (next) next();
+    else held--;
+  };
+  return () => {
+    if (held < limit) {
+      held++;
+      return Promise.resolve(once(release));
+    }
+    return new Promise((resolve) => waiting.push(() => resolve(once(release))));
+  };
+}
+
+function once(fn: () => void): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    fn();
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// One process's run
+
+export interface ScenarioRunOptions {
+  serverURL: string;
+  allowInsecureServerURL?: boolean;
+  plans: PlanEntry[];
+  scenarios: ReadonlyMap<string, ScenarioDefinition>;
+  payloadMode: PayloadMode;
+  vapid: VapidDetails;
+  /** Stop after this long; null runs until every user ended (or the signal). */
+  durationMs: number | null;
+  signal?: AbortSignal;
+  /** Also send every metric here (statsd). */
+  sink?: MetricsSink;
+  WebSocket?: WebSocketConstructor;
+  logger?: Logger;
+  replyTimeoutMs?: number;
+  sendConcurrency?: number;
+  connectConcurrency?: number;
+  progressIntervalMs?: number;
+  onProgress?: (progress: RunProgress) => void;
+}
+
+export interface RunProgress {
+  elapsedMs: number;
+  activeUsers: number;
+  connections: number;
+  registrations: number;
+  sent: number;
+  received: number;
+  errors: number;
+}
+
+/** How busy one generator process was. */
+export interface WorkerLoad {
+  worker: number;
+  pid: number;
+  /** CPU time over wall time, % of one core. */
+  cpuPercent: number;
+  eventLoopDelayP99: number;
+  eventLoopDelayMax: number;
+  /** Heap in use at the progress tick with the most connections open (heapSampledConnections), and at the start. */
+  heapAtPeakBytes: number;
+  heapAtStartBytes: number;
+  heapSampledConnections: number;
+  peakConnections: number;
+}
+
+/** One process's results: what a parent merges and a report is built from. */
+export interface ScenarioRunData {
+  durationMs: number;
+  aborted: boolean;
+  /** Every user ended before the time was up. */
+  finished: boolean;
+  users: { started: number; completed: number; failed: number; stopped: number };
+  metrics: MetricsData;
+  errors: string[];
+  load: WorkerLoad;
+}
+
+const ERRORS_KEPT = 20;
+
+export async function runScenarios(options: ScenarioRunOptions, worker = 0): Promise<ScenarioRunData> {
+  const WebSocket = options.WebSocket ?? (await loadDefaultWebSocket());
+  const now = () => performance.now();
+  const collector = new MetricsCollector(now);
+  const errors = new ErrorLog(ERRORS_KEPT);
+  const runner = new ScenarioRunner({
+    serverURL: options.serverURL,
+    allowInsecureServerURL: options.allowInsecureServerURL,
+    payloadMode: options.payloadMode,
+    sink: options.sink ? teeSink(collector, options.sink) : collector,
+    errors,
+    vapid: options.vapid,
+    scenarios: options.scenarios,
+    WebSocket,
+    logger: options.logger,
+    replyTimeoutMs: options.replyTimeoutMs,
+    sendConcurrency: options.sendConcurrency,
+    connectConcurrency: options.connectConcurrency,
+    now,
+  });
+  const startedAt = now();
+  const load = measureLoad(
+    worker,
+    () => collector.openConnections,
+    () => collector.peakConnections,
+  );
+  const progressTimer = setInterval(() => {
+    load.sample();
+    options.onProgress?.({
+      elapsedMs: Math.round(now() - startedAt),
+      activeUsers: runner.active,
+      connections: collector.openConnections,
+      registrations: collector.count(METRIC.register),
+      sent: collector.count(METRIC.sent),
+      received: collector.count(METRIC.received),
+      errors: Object.values(collector.countersUnder(METRIC.errorPrefix)).reduce((a, b) => a + b, 0),
+    });
+  }, options.progressIntervalMs ?? 1_000);
+  let outcome: "finished" | "timeout" | "aborted";
+  try {
+    runner.start(options.plans);
+    outcome = await untilDone(runner.whenFinished(), options.durationMs, options.signal);
+  } finally {
+    clearInterval(progressTimer);
+    load.sample();
+    await runner.stop();
+  }
+  const stopped = runner.started - runner.completed - runner.failed;
+  return {
+    durationMs: Math.round(now() - startedAt),
+    aborted: outcome === "aborted",
+    finished: outcome === "finished",
+    users: { started: runner.started, completed: runner.completed, failed: runner.failed, stopped },
+    metrics: collector.toJSON(),
+    errors: errors.lines(),
+    load: load.result(),
+  };
+}
+
+function untilDone(
+  finished: Promise<void>,
+  durationMs: number | null,
+  signal: AbortSignal | undefined,
+): Promise<"finished" | "timeout" | "aborted"> {
+  if (signal?.aborted) return Promise.resolve("aborted");
+  return new Promise((resolve) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const done = (outcome: "finished" | "timeout" | "aborted") => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      resolve(outcome);
+    };
+    const onAbort = () => done("aborted");
+    if (durationMs !== null) timer = setTimeout(() => done("timeout"), durationMs);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    void finished.then(() => done("finished"));
+  });
+}
+
+function measureLoad(worker: number, connections: () => number, peak: () => number) {
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
+  const cpu = process.cpuUsage();
+  const wallStart = performance.now();
+  // With --expose-gc (the benchmark) heap figures are taken after a collection, else they include garbage.
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const heapUsed = () => {
+    gc?.();
+    return process.memoryUsage().heapUsed;
+  };
+  const heapAtStartBytes = heapUsed();
+  let sampledPeak = 0;
+  let heapAtPeakBytes = heapAtStartBytes;
+  const ms = (ns: number) => Math.round(ns / 10_000) / 100;
+  return {
+    sample() {
+      const open = connections();
+      if (open < sampledPeak || open === 0) return;
+      sampledPeak = open;
+      heapAtPeakBytes = heapUsed();
+    },
+    result(): WorkerLoad {
+      delay.disable();
+      const used = process.cpuUsage(cpu);
+      const wallMicros = (performance.now() - wallStart) * 1000;
+      return {
+        worker,
+        pid: process.pid,
+        cpuPercent: Math.round(((used.user + used.system) / Math.max(wallMicros, 1)) * 100),
+        eventLoopDelayP99: ms(delay.percentile(99)),
+        eventLoopDelayMax: ms(delay.max),
+        heapAtPeakBytes,
+        heapAtStartBytes,
+        heapSampledConnections: sampledPeak,
+        peakConnections: peak(),
+      };
+    },
+  };
+}
