@@ -149,6 +149,8 @@ export class MetricsCollector implements MetricsSink {
   }
 
   toJSON(): MetricsData {
+    // The timeline runs to now: seconds without an event still show the connections held.
+    this.#second();
     return {
       counters: Object.fromEntries(this.#counters),
       histograms: Object.fromEntries([...this.#histograms].map(([name, h]) => [name, h.toJSON()])),
@@ -193,8 +195,9 @@ export class MetricsCollector implements MetricsSink {
   }
 
   #secondAt(index: number): Second {
+    // A second starts with the connections still open from the one before: idle seconds are not 0.
     for (let i = this.#seconds.length; i <= index; i++)
-      this.#seconds.push({ counters: new Map(), peakConnections: 0, latency: null });
+      this.#seconds.push({ counters: new Map(), peakConnections: this.#open, latency: null });
     return this.#seconds[index]!;
   }
 }

@@ -126,9 +126,12 @@ export function buildReport(
     errorMessages: [...new Set(runs.flatMap((r) => r.errors))].slice(0, 20),
     timeline,
     workers,
-    heapPerConnectionBytes: held > 0 ? Math.round(heapGrowth / held) : null,
+    // Below a few hundred connections the figure is garbage-collector noise, not a cost per connection.
+    heapPerConnectionBytes: held >= MIN_HEAP_SAMPLE && heapGrowth > 0 ? Math.round(heapGrowth / held) : null,
   };
 }
+
+const MIN_HEAP_SAMPLE = 500;
 
 const sum = <T>(items: T[], of: (item: T) => number) => items.reduce((total, item) => total + of(item), 0);
 
