@@ -67,7 +67,8 @@ export interface DeliveryOutcome {
 }
 
 export class ObserverBus {
-  readonly #observers = new Map<PushTopic, Set<Observer<PushTopic>>>();
+  /** Made with the first observer: an idle service with none holds no map (issue 15). */
+  #observers: Map<PushTopic, Set<Observer<PushTopic>>> | null = null;
   readonly #onAdded: (topic: PushTopic) => void;
   readonly #onError: (topic: PushTopic, error: unknown) => void;
 
@@ -78,6 +79,7 @@ export class ObserverBus {
 
   observe<T extends PushTopic>(topic: T, observer: Observer<T>): () => void {
     if (typeof observer !== "function") throw new TypeError(`observe("${topic}") needs a function`);
+    this.#observers ??= new Map();
     let set = this.#observers.get(topic);
     if (!set) {
       set = new Set();
@@ -94,7 +96,7 @@ export class ObserverBus {
   }
 
   count(topic: PushTopic): number {
-    return this.#observers.get(topic)?.size ?? 0;
+    return this.#observers?.get(topic)?.size ?? 0;
   }
 
   /** Fire and forget: failures go to the error hook. */
@@ -129,7 +131,8 @@ export class ObserverBus {
   }
 
   #snapshot(topic: PushTopic): Observer<PushTopic>[] {
-    return [...(this.#observers.get(topic) ?? [])];
+    const set = this.#observers?.get(topic);
+    return set ? [...set] : [];
   }
 }
 

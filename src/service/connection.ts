@@ -114,7 +114,8 @@ export class Connection {
   #pingTimer: ReturnType<typeof setTimeout> | null = null;
   #backoffTimer: ReturnType<typeof setTimeout> | null = null;
   #requestTimer: ReturnType<typeof setInterval> | null = null;
-  readonly #pending = new Map<string, PendingRequest>();
+  /** Made with the first request: an idle connection holds none (issue 15). */
+  #pending: Map<string, PendingRequest> | null = null;
   /** Fire-and-forget frames (broadcast_subscribe) waiting for Ready. Dropped on teardown. */
   #gate: string[] = [];
   /** Frames that arrived while the hello reply was being handled, replayed in order afterwards. */
@@ -217,9 +218,10 @@ export class Connection {
    */
   request<T extends ReplyType>(type: T, channelID: string, frame: string): Promise<Reply<T>> {
     const key = `${type}|${channelID}`.toLowerCase();
-    const existing = this.#pending.get(key);
+    const existing = this.#pending?.get(key);
     if (existing) return existing.promise as Promise<Reply<T>>;
     const entry = deferredRequest(frame);
+    this.#pending ??= new Map();
     this.#pending.set(key, entry);
     this.#startRequestTimer();
     if (this.#state === "Ready") this.#sendOrReconnect(frame);
@@ -497,19 +499,20 @@ export class Connection {
     const gate = this.#gate;
     this.#gate = [];
     const now = Date.now();
-    for (const request of this.#pending.values()) request.ctime = now;
-    const frames = [...[...this.#pending.values()].map((request) => request.frame), ...gate];
+    const requests = this.#pending ? [...this.#pending.values()] : [];
+    for (const request of requests) request.ctime = now;
+    const frames = [...requests.map((request) => request.frame), ...gate];
     if (!frames.every((frame) => this.#transport?.send(frame))) this.#reconnect();
   }
 
   #onReply(reply: RegisterReply | UnregisterReply): void {
     const key = `${reply.type}|${reply.channelID}`.toLowerCase();
-    const request = this.#pending.get(key);
+    const request = this.#pending?.get(key);
     if (!request) {
       this.#options.logger.warn(`push: ignoring a ${reply.type} reply for an unknown channel`);
       return;
     }
-    this.#pending.delete(key);
+    this.#pending?.delete(key);
     request.resolve(reply);
   }
 
@@ -603,7 +606,7 @@ export class Connection {
   }
 
   #maybeStopRequestTimer(): void {
-    if (this.#pending.size === 0 && this.#lastPingTime === 0) this.#stopRequestTimer();
+    if (!this.#pending?.size && this.#lastPingTime === 0) this.#stopRequestTimer();
   }
 
   /**
@@ -621,10 +624,10 @@ export class Connection {
       return;
     }
     let timedOut = false;
-    for (const [key, request] of this.#pending) {
+    for (const [key, request] of this.#pending ?? []) {
       if (!timedOut && now - request.ctime <= requestTimeout) continue;
       timedOut = true;
-      this.#pending.delete(key);
+      this.#pending?.delete(key);
       request.reject(new RequestError(`Request timed out: ${key}`));
     }
     if (timedOut && this.#state !== "ShutDown") this.#reconnect();
@@ -632,8 +635,8 @@ export class Connection {
   }
 
   #rejectAll(error: Error): void {
-    const pending = [...this.#pending.values()];
-    this.#pending.clear();
+    const pending = this.#pending ? [...this.#pending.values()] : [];
+    this.#pending = null;
     for (const request of pending) request.reject(error);
   }
 }
