@@ -74,7 +74,7 @@ export class PushService {
   /** Web Push mode (the hello reply said use_webpush); false means legacy SimplePush. */
   #dataEnabled = true;
   #readyWaiters: { resolve(): void; reject(error: Error): void }[] = [];
-  /** subscribe() calls in flight by scope; made on the first one. */
+  /** subscribe() calls in flight by scope; made on the first one, dropped when none is left. */
   #subscribing: Map<string, Promise<PushSubscription>> | null = null;
   #online = true;
   readonly #lifecycle: SiteLifecycle;
@@ -252,7 +252,11 @@ export class PushService {
     const subscribing = this.#subscribing;
     const inflight = subscribing.get(scope);
     if (inflight) return checkKey(await inflight, key);
-    const attempt = this.#subscribe(scope, key).finally(() => subscribing.delete(scope));
+    const attempt = this.#subscribe(scope, key).finally(() => {
+      subscribing.delete(scope);
+      // An idle service keeps no empty map (issue 15).
+      if (subscribing.size === 0 && this.#subscribing === subscribing) this.#subscribing = null;
+    });
     subscribing.set(scope, attempt);
     return attempt;
   }
