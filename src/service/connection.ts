@@ -114,7 +114,7 @@ export class Connection {
   #pingTimer: ReturnType<typeof setTimeout> | null = null;
   #backoffTimer: ReturnType<typeof setTimeout> | null = null;
   #requestTimer: ReturnType<typeof setInterval> | null = null;
-  /** Made with the first request: an idle connection holds none (issue 15). */
+  /** Made with the first request, dropped with the last: an idle connection holds none (issue 15). */
   #pending: Map<string, PendingRequest> | null = null;
   /** Fire-and-forget frames (broadcast_subscribe) waiting for Ready. Dropped on teardown. */
   #gate: string[] = [];
@@ -512,7 +512,7 @@ export class Connection {
       this.#options.logger.warn(`push: ignoring a ${reply.type} reply for an unknown channel`);
       return;
     }
-    this.#pending?.delete(key);
+    this.#dropPending(key);
     request.resolve(reply);
   }
 
@@ -627,11 +627,17 @@ export class Connection {
     for (const [key, request] of this.#pending ?? []) {
       if (!timedOut && now - request.ctime <= requestTimeout) continue;
       timedOut = true;
-      this.#pending?.delete(key);
+      this.#dropPending(key);
       request.reject(new RequestError(`Request timed out: ${key}`));
     }
     if (timedOut && this.#state !== "ShutDown") this.#reconnect();
     this.#maybeStopRequestTimer();
+  }
+
+  /** An idle connection keeps no empty map. */
+  #dropPending(key: string): void {
+    this.#pending?.delete(key);
+    if (this.#pending?.size === 0) this.#pending = null;
   }
 
   #rejectAll(error: Error): void {
