@@ -31,7 +31,7 @@ import {
   type WebPushNotification,
 } from "../protocol/messages.ts";
 import { type ConnectFailure, failureKey } from "../transport/failure.ts";
-import { Transport, type WebSocketConstructor } from "../transport/websocket.ts";
+import { Transport, type TransportHandlers, type WebSocketConstructor } from "../transport/websocket.ts";
 import { WakeDetector } from "./wake.ts";
 
 export type ConnectionState = "ShutDown" | "WaitingForWebSocket" | "WaitingForHello" | "Ready";
@@ -120,6 +120,44 @@ export class Connection {
   #gate: string[] = [];
   /** Frames that arrived while the hello reply was being handled, replayed in order afterwards. */
   #inbox: string[] | null = null;
+
+  /**
+   * What a socket reports, routed to this connection: one small object per socket whose methods
+   * live on the prototype, instead of six closures (about 0.4 KB per idle connection, issue 15).
+   */
+  static readonly #SocketEvents = class implements TransportHandlers {
+    readonly #connection: Connection;
+    readonly #generation: number;
+
+    constructor(connection: Connection, generation: number) {
+      this.#connection = connection;
+      this.#generation = generation;
+    }
+
+    open(): void {
+      void this.#connection.#onOpen(this.#generation);
+    }
+
+    text(text: string): void {
+      this.#connection.#onText(text);
+    }
+
+    binary(): void {
+      this.#connection.#options.logger.warn("push: ignoring a binary frame");
+    }
+
+    close(code: number, reason: string): void {
+      this.#connection.#onClose(code, reason);
+    }
+
+    failed(reason: ConnectFailure): void {
+      this.#connection.#onFailed(reason);
+    }
+
+    control(kind: "ping" | "pong"): void {
+      this.#connection.#onControl(kind);
+    }
+  };
 
   constructor(options: ConnectionOptions, delegate: ConnectionDelegate) {
     this.#options = options;
@@ -268,14 +306,7 @@ export class Connection {
       this.#transport = new Transport(
         this.#options.serverURL,
         this.#options.WebSocket,
-        {
-          open: () => void this.#onOpen(generation),
-          text: (text) => this.#onText(text),
-          binary: () => this.#options.logger.warn("push: ignoring a binary frame"),
-          close: (code, reason) => this.#onClose(code, reason),
-          failed: (reason) => this.#onFailed(reason),
-          control: (kind) => this.#onControl(kind),
-        },
+        new Connection.#SocketEvents(this, generation),
         { protocols: this.#protocols, connectTimeout: this.#options.connectTimeout },
       );
     } catch (error) {
