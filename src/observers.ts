@@ -66,15 +66,20 @@ export interface DeliveryOutcome {
   rejected: unknown[];
 }
 
+/** What the bus tells its owner: an observer was added, an observer failed. */
+export interface ObserverHooks {
+  added(topic: PushTopic): void;
+  error(topic: PushTopic, error: unknown): void;
+}
+
 export class ObserverBus {
   /** Made with the first observer: an idle service with none holds no map (issue 15). */
   #observers: Map<PushTopic, Set<Observer<PushTopic>>> | null = null;
-  readonly #onAdded: (topic: PushTopic) => void;
-  readonly #onError: (topic: PushTopic, error: unknown) => void;
+  /** Kept whole and called as methods, so the hooks may be a class instance. */
+  readonly #hooks: ObserverHooks;
 
-  constructor(hooks: { added(topic: PushTopic): void; error(topic: PushTopic, error: unknown): void }) {
-    this.#onAdded = hooks.added;
-    this.#onError = hooks.error;
+  constructor(hooks: ObserverHooks) {
+    this.#hooks = hooks;
   }
 
   observe<T extends PushTopic>(topic: T, observer: Observer<T>): () => void {
@@ -89,7 +94,7 @@ export class ObserverBus {
     const entry = ((event: PushEventMap[PushTopic]) =>
       observer(event as PushEventMap[T])) as Observer<PushTopic>;
     set.add(entry);
-    this.#onAdded(topic);
+    this.#hooks.added(topic);
     return () => {
       set.delete(entry);
     };
@@ -104,9 +109,9 @@ export class ObserverBus {
     for (const observer of this.#snapshot(topic)) {
       try {
         const result = observer(event);
-        if (isPromiseLike(result)) result.then(undefined, (error) => this.#onError(topic, error));
+        if (isPromiseLike(result)) result.then(undefined, (error) => this.#hooks.error(topic, error));
       } catch (error) {
-        this.#onError(topic, error);
+        this.#hooks.error(topic, error);
       }
     }
   }
@@ -126,7 +131,7 @@ export class ObserverBus {
       }
     }
     await Promise.all(pending);
-    for (const error of [...outcome.threw, ...outcome.rejected]) this.#onError(topic, error);
+    for (const error of [...outcome.threw, ...outcome.rejected]) this.#hooks.error(topic, error);
     return outcome;
   }
 
