@@ -637,6 +637,26 @@ export type { PushEventMap };
  * hidden class and property descriptors (about 0.7 KB per service, issue 15).
  */
 function connectionOptions(config: ResolvedOptions, WebSocket: WebSocketConstructor): ConnectionOptions {
+  // Shared like the resolved options they come from: per options object and constructor.
+  let byConstructor = sharedConnectionOptions.get(config);
+  if (!byConstructor) {
+    byConstructor = new WeakMap();
+    sharedConnectionOptions.set(config, byConstructor);
+  }
+  let options = byConstructor.get(WebSocket);
+  if (!options) {
+    options = Object.freeze(ownConnectionOptions(config, WebSocket));
+    byConstructor.set(WebSocket, options);
+  }
+  return options;
+}
+
+const sharedConnectionOptions = new WeakMap<
+  ResolvedOptions,
+  WeakMap<WebSocketConstructor, Readonly<ConnectionOptions>>
+>();
+
+function ownConnectionOptions(config: ResolvedOptions, WebSocket: WebSocketConstructor): ConnectionOptions {
   return {
     serverURL: config.serverURL,
     WebSocket,
