@@ -2,6 +2,8 @@
 
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { WAKE_SLACK, WakeDetector } from "../../src/service/wake.ts";
+import { ScriptedServer } from "../helpers/scripted-server.ts";
+import { newService } from "../helpers/service.ts";
 
 beforeEach(() => {
   vi.useFakeTimers({ toFake: ["setInterval", "clearInterval", "Date"] });
@@ -57,5 +59,28 @@ describe("WakeDetector", () => {
     expect(gaps).toEqual([]);
     for (const detector of [a, b, late]) detector.stop();
     expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe("PushService and the shared wake check", () => {
+  it("services share one wake-check timer and leave none behind once all have stopped", async () => {
+    vi.useRealTimers();
+    const server = await ScriptedServer.start();
+    try {
+      const services = Array.from({ length: 3 }, () => newService(server.url).service);
+      for (const service of services) {
+        await service.start();
+        const connection = await server.nextConnection();
+        await connection.acceptHello(`5f3a4bd7a48d4a3a9b7e1d4a1c0fbb1${services.indexOf(service)}`);
+        await service.ready();
+      }
+      expect(WakeDetector.activeTimers).toBe(1);
+      await services[0]!.stop();
+      expect(WakeDetector.activeTimers).toBe(1);
+      await Promise.all(services.slice(1).map((service) => service.stop()));
+      expect(WakeDetector.activeTimers).toBe(0);
+    } finally {
+      await server.close();
+    }
   });
 });
