@@ -14,22 +14,9 @@ import {
   type RecordUpdate,
 } from "./push-db.ts";
 
-/**
- * A record as the store keeps it. Key material of the usual shape (a 65-byte public key, a
- * 16-byte auth secret, a JWK of exactly { kty: "EC", crv: "P-256", d, x, y } whose x and y are the
- * public key's) is packed into `packedKeys`, one byte per character: public key, auth secret, then
- * the private scalar; the three key fields are then null, and a read rebuilds them. A one-byte
- * string of 113 characters instead of two typed arrays, a JWK object and its three strings is
- * about 0.5 KB less per record, which is most of an idle agent's store (issue 15). Key material
- * of any other shape is kept as given.
- */
-export interface StoredRecord extends PushRecord {
-  packedKeys: string | null;
-}
-
 /** The data behind one or more successive MemoryPushDB handles. */
 export interface MemoryStorage {
-  records: Map<string, StoredRecord>;
+  records: Map<string, PushRecord>;
   scopes: Map<string, string>;
   uaid: string | null;
   broadcasts: Map<string, string>;
@@ -40,7 +27,7 @@ export function createMemoryStorage(): MemoryStorage {
 }
 
 /**
- * Records go in and out as copies (pack and unpack), as they would through a real store. Field by field rather
+ * Records go in and out as copies (StoredRecord and unpack), as they would through a real store. Field by field rather
  * than structuredClone: this runs on every push, and structuredClone of a record with its
  * recent message ids took a fifth of the per-message time in the end-to-end benchmark.
  */
@@ -57,51 +44,90 @@ const SCALAR_LENGTH = 32;
 const AUTH_END = PUBLIC_KEY_LENGTH + AUTH_SECRET_LENGTH;
 const JWK_FIELDS = "kty,crv,d,x,y";
 
-/**
- * What goes into the store: a copy, with its key material packed when it has the usual shape.
- * Field by field (as the LevelDB store encodes a record), so every stored record shares one
- * hidden class; a spread with an added field gave each its own (about 0.45 KB, issue 15).
- */
-function pack(record: PushRecord): StoredRecord {
-  const packedKeys = packKeys(record);
-  const packed = packedKeys !== null;
-  return {
-    channelID: record.channelID,
-    pushEndpoint: record.pushEndpoint,
-    scope: record.scope,
-    p256dhPublicKey: packed ? null : (record.p256dhPublicKey?.slice() ?? null),
-    p256dhPrivateKey: packed || !record.p256dhPrivateKey ? null : copyJwk(record.p256dhPrivateKey),
-    authenticationSecret: packed ? null : (record.authenticationSecret?.slice() ?? null),
-    appServerKey: record.appServerKey?.slice() ?? null,
-    recentMessageIDs: [...record.recentMessageIDs],
-    pushCount: record.pushCount,
-    lastPush: record.lastPush,
-    ctime: record.ctime,
-    quota: record.quota,
-    version: record.version,
-    systemRecord: record.systemRecord,
-    packedKeys,
-  };
+/** Key material not of the usual shape, kept as given. */
+interface LooseKeys {
+  publicKey: Uint8Array | null;
+  privateKey: JsonWebKeyLike | null;
+  auth: Uint8Array | null;
 }
 
-/** What comes out: a fresh PushRecord, equal to the one that went in. */
-function unpack(stored: StoredRecord): PushRecord {
-  const keys = stored.packedKeys;
-  const publicKey =
-    keys === null ? (stored.p256dhPublicKey?.slice() ?? null) : bytesOf(keys, 0, PUBLIC_KEY_LENGTH);
+/**
+ * A record as the store keeps it. Key material of the usual shape (a 65-byte public key, a
+ * 16-byte auth secret, a JWK of exactly { kty: "EC", crv: "P-256", d, x, y } whose x and y are the
+ * public key's) is packed into one string, one byte per character: public key, auth secret, then
+ * the private scalar. 113 characters instead of two typed arrays, a JWK object and its three
+ * strings is about 0.5 KB less per record, most of an idle agent's store (issue 15). The key
+ * fields are getters that rebuild a fresh copy on every read, so the stored record still reads as
+ * a PushRecord; fields copied one by one into a class give every stored record one hidden class.
+ */
+class StoredRecord implements PushRecord {
+  readonly channelID: string;
+  readonly pushEndpoint: string;
+  readonly scope: string;
+  readonly appServerKey: Uint8Array | null;
+  readonly recentMessageIDs: string[];
+  readonly pushCount: number;
+  readonly lastPush: number;
+  readonly ctime: number;
+  readonly quota: number;
+  readonly version: number | null;
+  readonly systemRecord: boolean;
+  /** The packed string, or the key material as given. */
+  readonly keys: string | LooseKeys;
+
+  constructor(record: PushRecord) {
+    this.channelID = record.channelID;
+    this.pushEndpoint = record.pushEndpoint;
+    this.scope = record.scope;
+    this.appServerKey = record.appServerKey?.slice() ?? null;
+    this.recentMessageIDs = [...record.recentMessageIDs];
+    this.pushCount = record.pushCount;
+    this.lastPush = record.lastPush;
+    this.ctime = record.ctime;
+    this.quota = record.quota;
+    this.version = record.version;
+    this.systemRecord = record.systemRecord;
+    this.keys = packKeys(record) ?? {
+      publicKey: record.p256dhPublicKey?.slice() ?? null,
+      privateKey: record.p256dhPrivateKey ? copyJwk(record.p256dhPrivateKey) : null,
+      auth: record.authenticationSecret?.slice() ?? null,
+    };
+  }
+
+  get p256dhPublicKey(): Uint8Array | null {
+    const keys = this.keys;
+    return typeof keys === "string" ? bytesOf(keys, 0, PUBLIC_KEY_LENGTH) : (keys.publicKey?.slice() ?? null);
+  }
+
+  get p256dhPrivateKey(): JsonWebKeyLike | null {
+    const keys = this.keys;
+    if (typeof keys !== "string") return keys.privateKey && copyJwk(keys.privateKey);
+    return {
+      kty: "EC",
+      crv: "P-256",
+      d: encode(bytesOf(keys, AUTH_END, AUTH_END + SCALAR_LENGTH)),
+      x: encode(bytesOf(keys, 1, 33)),
+      y: encode(bytesOf(keys, 33, PUBLIC_KEY_LENGTH)),
+    };
+  }
+
+  get authenticationSecret(): Uint8Array | null {
+    const keys = this.keys;
+    return typeof keys === "string"
+      ? bytesOf(keys, PUBLIC_KEY_LENGTH, AUTH_END)
+      : (keys.auth?.slice() ?? null);
+  }
+}
+
+/** What comes out: a fresh plain PushRecord, equal to the one that went in. */
+function unpack(stored: PushRecord): PushRecord {
   return {
     channelID: stored.channelID,
     pushEndpoint: stored.pushEndpoint,
     scope: stored.scope,
-    p256dhPublicKey: publicKey,
-    p256dhPrivateKey:
-      keys === null
-        ? stored.p256dhPrivateKey && copyJwk(stored.p256dhPrivateKey)
-        : unpackJwk(keys, publicKey!),
-    authenticationSecret:
-      keys === null
-        ? (stored.authenticationSecret?.slice() ?? null)
-        : bytesOf(keys, PUBLIC_KEY_LENGTH, AUTH_END),
+    p256dhPublicKey: stored.p256dhPublicKey,
+    p256dhPrivateKey: stored.p256dhPrivateKey,
+    authenticationSecret: stored.authenticationSecret,
     appServerKey: stored.appServerKey?.slice() ?? null,
     recentMessageIDs: [...stored.recentMessageIDs],
     pushCount: stored.pushCount,
@@ -110,16 +136,6 @@ function unpack(stored: StoredRecord): PushRecord {
     quota: stored.quota,
     version: stored.version,
     systemRecord: stored.systemRecord,
-  };
-}
-
-function unpackJwk(keys: string, publicKey: Uint8Array): JsonWebKeyLike {
-  return {
-    kty: "EC",
-    crv: "P-256",
-    d: encode(bytesOf(keys, AUTH_END, AUTH_END + SCALAR_LENGTH)),
-    x: encode(publicKey.subarray(1, 33)),
-    y: encode(publicKey.subarray(33, 65)),
   };
 }
 
@@ -194,7 +210,7 @@ class MemoryPushDB implements PushDB {
 
   async put(record: PushRecord): Promise<void> {
     checkRecord(record);
-    this.#write(pack(record));
+    this.#write(new StoredRecord(record));
   }
 
   async update(channelID: string, fn: RecordUpdate): Promise<PushRecord | null | undefined> {
@@ -205,7 +221,7 @@ class MemoryPushDB implements PushDB {
     checkRecord(next);
     if (next.channelID !== channelID) this.#remove(channelID);
     // `next` came from the caller's own copy, so it can go back as is; the store keeps another.
-    this.#write(pack(next));
+    this.#write(new StoredRecord(next));
     return next;
   }
 
@@ -240,7 +256,7 @@ class MemoryPushDB implements PushDB {
   }
 
   /** Scope uniqueness is checked before anything changes, so a clash leaves the store as it was. */
-  #write(record: StoredRecord): void {
+  #write(record: PushRecord): void {
     const { records, scopes } = this.#data;
     const owner = scopes.get(record.scope);
     if (owner !== undefined && owner !== record.channelID) {
@@ -252,7 +268,7 @@ class MemoryPushDB implements PushDB {
     scopes.set(record.scope, record.channelID);
   }
 
-  #remove(channelID: string): StoredRecord | undefined {
+  #remove(channelID: string): PushRecord | undefined {
     const { records, scopes } = this.#data;
     const record = records.get(channelID);
     if (!record) return undefined;

@@ -9,12 +9,10 @@
 /** A wall-clock gap this much longer than the check's period means the machine slept. */
 export const WAKE_SLACK = 30_000;
 
-type IntervalTimer = ReturnType<typeof setInterval>;
-
 /** One shared timer and the detectors it checks for. */
 interface WakeGroup {
-  timer: IntervalTimer;
-  clear: (timer: IntervalTimer) => void;
+  /** Clears the timer with the clearInterval of the setInterval that armed it. */
+  cancel: () => void;
   /** When the timer last ran (or was armed). */
   last: number;
   members: Set<WakeDetector>;
@@ -59,7 +57,7 @@ export class WakeDetector {
     this.#group = null;
     group.members.delete(this);
     if (group.members.size > 0) return;
-    group.clear(group.timer);
+    group.cancel();
     for (const [schedule, byInterval] of WakeDetector.#groups) {
       if (byInterval.get(this.#interval) !== group) continue;
       byInterval.delete(this.#interval);
@@ -76,15 +74,13 @@ export class WakeDetector {
     }
     const existing = byInterval.get(interval);
     if (existing) return existing;
-    const group: WakeGroup = {
-      timer: undefined as unknown as IntervalTimer,
-      clear: clearInterval,
-      last: Date.now(),
-      members: new Set(),
-    };
-    group.timer = schedule(() => WakeDetector.#check(group, interval), interval);
+    const clear = clearInterval;
+    const group: WakeGroup = { cancel: () => {}, last: Date.now(), members: new Set() };
+    const timer = schedule(() => WakeDetector.#check(group, interval), interval);
+    // Plain calls: browsers refuse setInterval and clearInterval called as methods of another object.
+    group.cancel = () => clear(timer);
     // Never what keeps a Node process alive.
-    (group.timer as { unref?: () => void }).unref?.();
+    (timer as { unref?: () => void }).unref?.();
     byInterval.set(interval, group);
     return group;
   }
