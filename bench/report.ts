@@ -127,14 +127,15 @@ const GOALS: Goal[] = [
         ? undefined
         : r.scale.service_2000_heap_kb_per_conn <= 6,
     whyMissed:
-      "A heap snapshot of 500 idle services (2 subscriptions each) shows where it goes: the bare " +
-      "`ws` connection itself (socket, receiver, sender, stream states; the floor in the scale " +
-      "table), the two stored records with their key material (a JWK with d, x and y, the raw " +
-      "public key and the auth secret as separate buffers, the endpoint URL, about 1 KB each), and " +
-      "the service's own objects (options, observer bus, connection, lifecycle, delivery, store " +
-      "maps) with their closures. Bookkeeping that is empty when idle is now made on first use " +
-      "(about 1 KB per service); what is left would need a more compact record in the in-memory " +
-      "store and fewer per-service objects in the connection (whose file another change owns now).",
+      "See “Idle heap per PushService, before and after” under the scale table: this round took the " +
+      "service's own objects from about 3 KB to 0.7 KB and the store from 3 KB to 1.9 KB. What " +
+      "is left is mostly not ours: the `ws` socket itself (the WebSocket, its receiver and sender, " +
+      "the TCP socket and its streams: about 2.8 KB, the floor in the scale table), code compiled " +
+      "while the services start (about 3 MB in all, 1.5 KB per service at 2,000; at 19,000 the " +
+      "same services cost 6.4 KB each), the two stored " +
+      "records (0.45 KB each: the record, the endpoint URL, the packed keys) and the armed ping " +
+      "timer. Closing the rest would need a store without a record object per subscription, and " +
+      "sharing the ping timer as the wake check now is.",
   },
   {
     what: "Decrypt, Node backend, 3 KB aes128gcm, vs raw P-256 ECDH",
@@ -338,9 +339,36 @@ function scaleTable(s: Figures | undefined): string[] {
     `Most held in one run: ${fmt(s.max_connections_held)} PushService connections (the open-file limit is ${fmt(s.open_file_limit)}), ` +
       `${fmt(s.max_heap_kb_per_conn, 1)} KB heap and ${fmt(s.max_rss_kb_per_conn, 1)} KB RSS each. ` +
       "Each PushService has its own in-memory store; the server runs in another process.",
+    "",
+    ...IDLE_HEAP_PROFILE,
   );
   return lines;
 }
+
+/**
+ * Heap snapshots of 500 idle services (BENCH_HEAP_SNAPSHOT= with bench/scale-worker.ts, read by
+ * scripts/heap-summary.ts), before and after the idle-footprint changes of issue 15.
+ */
+const IDLE_HEAP_PROFILE = [
+  "### Idle heap per PushService, before and after (issue 15)",
+  "",
+  "Retained size per service in a heap snapshot of 500 idle services (2 subscriptions each,",
+  "in-memory store, ping timer armed; `BENCH_HEAP_SNAPSHOT=file` on bench/scale-worker.ts, read with",
+  "`tsx scripts/heap-summary.ts file 500 Class`), KB:",
+  "",
+  "| part | before | after | what changed |",
+  "|---|---:|---:|---|",
+  "| in-memory store: 2 records, their maps | 3.01 | 1.88 | key material of the usual shape packed into one 113-byte string per record (public key, auth secret, private scalar; the JWK and the buffers are rebuilt on read, exactly), records stored field by field with one hidden class: 1.03 → 0.46 KB a record |",
+  "| PushService's own objects (options, observer bus, delivery, lifecycle, broadcasts, their contexts) | 3.02 | 0.67 | resolved options shared (frozen) by services with the same values and logger; one hooks object with prototype methods instead of eleven closures; no object spread that gave each service its own hidden class; broadcast maps, observer topics and the subscribe map made on first use and dropped when empty |",
+  "| Connection (options, delegate, pending requests) | 1.27 | 0.25 | connection options field by field (a spread had its own hidden class and descriptors, 0.7 KB) and shared like the resolved options; the service's hooks object as the delegate; the pending-request map dropped with its last request |",
+  "| `ws` WebSocket (receiver, sender, listeners) | 2.59 | 1.71 | `ws`'s own events with listeners shared by all sockets instead of the `onopen`-style attributes, which wrap each handler in a closure with two symbol-keyed properties |",
+  "| Transport and its handlers | 0.19 | 0.23 | the handlers are one object per socket with prototype methods (before, six closures, counted under the WebSocket) |",
+  "| TCP socket and its streams | 0.87 | 0.87 | Node's own |",
+  "| timers: ping and wake check | 0.96 | 0.24 | one wake-check timer per interval for all services of the process, cleared when the last stops; the ping timer stays per connection |",
+  "| wake detector | 0.17 | 0.16 | |",
+  "| heap growth per service at 500, all counted (incl. about 6 KB of code compiled during start-up, a fixed 3 MB) | 15.2 | 9.3 | |",
+  "| heap growth per service at 2,000 (scale bench above) | 11.3 | see the table | |",
+];
 
 function peersTable(p: Figures | undefined): string[] {
   if (!p) return ["Not run."];

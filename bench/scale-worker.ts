@@ -6,9 +6,11 @@
  *                               Ready and idle with their ping timers armed
  *   scale-worker.ts ws N        bare `ws` clients, opened and nothing else: the floor
  *
- * The result goes back to the parent over IPC.
+ * The result goes back to the parent over IPC. With BENCH_HEAP_SNAPSHOT=file it also writes a
+ * heap snapshot of the idle connections there (for scripts/heap-summary.ts).
  */
 
+import { writeHeapSnapshot } from "node:v8";
 import WebSocket from "ws";
 import { openMemoryPushDB } from "../src/db/memory.ts";
 import { silentLogger } from "../src/log.ts";
@@ -85,6 +87,7 @@ async function measure(kind: ScaleSample["kind"], n: number): Promise<ScaleSampl
     await new Promise((resolve) => setTimeout(resolve, 1000));
     await collectGarbage();
     const after = process.memoryUsage();
+    if (process.env.BENCH_HEAP_SNAPSHOT) writeHeapSnapshot(process.env.BENCH_HEAP_SNAPSHOT);
     const { connections } = await server.stats();
     if (connections < n) throw new Error(`the server sees ${connections} of ${n} connections`);
     await close();

@@ -66,18 +66,25 @@ export interface DeliveryOutcome {
   rejected: unknown[];
 }
 
-export class ObserverBus {
-  readonly #observers = new Map<PushTopic, Set<Observer<PushTopic>>>();
-  readonly #onAdded: (topic: PushTopic) => void;
-  readonly #onError: (topic: PushTopic, error: unknown) => void;
+/** What the bus tells its owner: an observer was added, an observer failed. */
+export interface ObserverHooks {
+  added(topic: PushTopic): void;
+  error(topic: PushTopic, error: unknown): void;
+}
 
-  constructor(hooks: { added(topic: PushTopic): void; error(topic: PushTopic, error: unknown): void }) {
-    this.#onAdded = hooks.added;
-    this.#onError = hooks.error;
+export class ObserverBus {
+  /** Made with the first observer: an idle service with none holds no map (issue 15). */
+  #observers: Map<PushTopic, Set<Observer<PushTopic>>> | null = null;
+  /** Kept whole and called as methods, so the hooks may be a class instance. */
+  readonly #hooks: ObserverHooks;
+
+  constructor(hooks: ObserverHooks) {
+    this.#hooks = hooks;
   }
 
   observe<T extends PushTopic>(topic: T, observer: Observer<T>): () => void {
     if (typeof observer !== "function") throw new TypeError(`observe("${topic}") needs a function`);
+    this.#observers ??= new Map();
     let set = this.#observers.get(topic);
     if (!set) {
       set = new Set();
@@ -87,14 +94,14 @@ export class ObserverBus {
     const entry = ((event: PushEventMap[PushTopic]) =>
       observer(event as PushEventMap[T])) as Observer<PushTopic>;
     set.add(entry);
-    this.#onAdded(topic);
+    this.#hooks.added(topic);
     return () => {
       set.delete(entry);
     };
   }
 
   count(topic: PushTopic): number {
-    return this.#observers.get(topic)?.size ?? 0;
+    return this.#observers?.get(topic)?.size ?? 0;
   }
 
   /** Fire and forget: failures go to the error hook. */
@@ -102,9 +109,9 @@ export class ObserverBus {
     for (const observer of this.#snapshot(topic)) {
       try {
         const result = observer(event);
-        if (isPromiseLike(result)) result.then(undefined, (error) => this.#onError(topic, error));
+        if (isPromiseLike(result)) result.then(undefined, (error) => this.#hooks.error(topic, error));
       } catch (error) {
-        this.#onError(topic, error);
+        this.#hooks.error(topic, error);
       }
     }
   }
@@ -124,12 +131,13 @@ export class ObserverBus {
       }
     }
     await Promise.all(pending);
-    for (const error of [...outcome.threw, ...outcome.rejected]) this.#onError(topic, error);
+    for (const error of [...outcome.threw, ...outcome.rejected]) this.#hooks.error(topic, error);
     return outcome;
   }
 
   #snapshot(topic: PushTopic): Observer<PushTopic>[] {
-    return [...(this.#observers.get(topic) ?? [])];
+    const set = this.#observers?.get(topic);
+    return set ? [...set] : [];
   }
 }
 

@@ -21,13 +21,14 @@ export type BroadcastHandler = (
 export const NOP_VERSION = "____NOP____";
 
 export class Broadcasts {
-  readonly #handlers = new Map<string, BroadcastHandler>();
+  // The maps and the set are made on first use: most services never have a broadcast (issue 15).
+  #handlers: Map<string, BroadcastHandler> | null = null;
   /** The version each listener was added with: what a store that lacks the id gets. */
-  readonly #added = new Map<string, string>();
+  #added: Map<string, string> | null = null;
   /** Every known id → version (stored ∪ added): what a hello carries. */
-  #versions = new Map<string, string>();
+  #versions: Map<string, string> | null = null;
   /** Ids whose broadcast_subscribe is in flight: their first answer has phase "register". */
-  readonly #registering = new Set<string>();
+  #registering: Set<string> | null = null;
   /** The current socket's hello has taken its snapshot: later listeners need a broadcast_subscribe. */
   #helloTaken = false;
   #db: PushDB | null = null;
@@ -43,14 +44,14 @@ export class Broadcasts {
     const stored = await db.getBroadcasts();
     const versions = new Map(Object.entries(stored));
     const missing: [string, string][] = [];
-    for (const [id, version] of this.#added) {
+    for (const [id, version] of this.#added ?? []) {
       const has = versions.get(id);
       if (has === undefined) missing.push([id, version]);
       else if (has !== version) this.#logger.debug(`push: broadcast ${id} keeps its stored version`);
       versions.set(id, has ?? version);
     }
     // Attached before the writes, so a listener added meanwhile is merged and written too.
-    this.#versions = versions;
+    this.#versions = versions.size > 0 ? versions : null;
     this.#db = db;
     this.#connection = connection;
     this.#helloTaken = false;
@@ -61,21 +62,21 @@ export class Broadcasts {
   detach(): void {
     this.#db = null;
     this.#connection = null;
-    this.#registering.clear();
+    this.#registering = null;
     this.#helloTaken = false;
   }
 
   /** What the hello about to be sent carries; listeners added after this subscribe on their own. */
   helloBroadcasts(): Record<string, string> {
     this.#helloTaken = true;
-    return Object.fromEntries(this.#versions);
+    return this.#versions ? Object.fromEntries(this.#versions) : {};
   }
 
   connectionChanged(state: ConnectionState): void {
     // A new socket builds a new hello, which will carry whatever is known by then.
     if (state === "ShutDown" || state === "WaitingForWebSocket") this.#helloTaken = false;
     // Queued broadcast_subscribe frames die with the socket; the next hello carries those ids.
-    if (state === "ShutDown") this.#registering.clear();
+    if (state === "ShutDown") this.#registering = null;
   }
 
   async add(id: unknown, version: unknown, handler: unknown): Promise<void> {
@@ -84,13 +85,16 @@ export class Broadcasts {
     if (typeof version !== "string") throw new TypeError("broadcast version should be a string");
     if (version.length === 0) throw new TypeError("broadcast version should not be an empty string");
     if (typeof handler !== "function") throw new TypeError("broadcast handler should be a function");
+    this.#handlers ??= new Map();
     this.#handlers.set(id, handler as BroadcastHandler);
-    const known = this.#versions.get(id);
+    const known = this.#versions?.get(id);
     if (known !== undefined) {
       if (known !== version) this.#logger.debug(`push: broadcast ${id} keeps its stored version`);
       return;
     }
+    this.#added ??= new Map();
     this.#added.set(id, version);
+    this.#versions ??= new Map();
     this.#versions.set(id, version);
     const connection = this.#connection;
     // Not started, or the hello is still to be built: that hello carries it.
@@ -98,6 +102,7 @@ export class Broadcasts {
       await this.#db?.setBroadcast(id, version);
       return;
     }
+    this.#registering ??= new Set();
     this.#registering.add(id);
     connection.sendWhenReady(broadcastSubscribeFrame({ [id]: version }));
     await this.#db?.setBroadcast(id, version);
@@ -111,15 +116,15 @@ export class Broadcasts {
     for (const [id, reason] of errors) this.#logger.warn(`push: broadcast ${id}: ${reason}`);
     for (const [id, version] of versions) {
       const phase: BroadcastPhase =
-        source === "hello" ? "hello" : this.#registering.has(id) ? "register" : "broadcast";
-      this.#registering.delete(id);
+        source === "hello" ? "hello" : this.#registering?.has(id) ? "register" : "broadcast";
+      this.#registering?.delete(id);
       await this.#deliver(id, version, phase);
     }
   }
 
   async #deliver(id: string, version: string, phase: BroadcastPhase): Promise<void> {
     if (version === NOP_VERSION) return;
-    const handler = this.#handlers.get(id);
+    const handler = this.#handlers?.get(id);
     if (!handler) {
       this.#logger.warn(`push: ignoring broadcast for unknown id ${id}`);
       return;
@@ -130,7 +135,8 @@ export class Broadcasts {
       this.#logger.error(`push: broadcast handler for ${id} failed: ${describeError(error)}`);
       return;
     }
-    if (this.#versions.get(id) === version) return;
+    if (this.#versions?.get(id) === version) return;
+    this.#versions ??= new Map();
     this.#versions.set(id, version);
     await this.#db?.setBroadcast(id, version);
   }

@@ -31,7 +31,7 @@ import {
   type WebPushNotification,
 } from "../protocol/messages.ts";
 import { type ConnectFailure, failureKey } from "../transport/failure.ts";
-import { Transport, type WebSocketConstructor } from "../transport/websocket.ts";
+import { Transport, type TransportHandlers, type WebSocketConstructor } from "../transport/websocket.ts";
 import { WakeDetector } from "./wake.ts";
 
 export type ConnectionState = "ShutDown" | "WaitingForWebSocket" | "WaitingForHello" | "Ready";
@@ -114,11 +114,50 @@ export class Connection {
   #pingTimer: ReturnType<typeof setTimeout> | null = null;
   #backoffTimer: ReturnType<typeof setTimeout> | null = null;
   #requestTimer: ReturnType<typeof setInterval> | null = null;
-  readonly #pending = new Map<string, PendingRequest>();
+  /** Made with the first request, dropped with the last: an idle connection holds none (issue 15). */
+  #pending: Map<string, PendingRequest> | null = null;
   /** Fire-and-forget frames (broadcast_subscribe) waiting for Ready. Dropped on teardown. */
   #gate: string[] = [];
   /** Frames that arrived while the hello reply was being handled, replayed in order afterwards. */
   #inbox: string[] | null = null;
+
+  /**
+   * What a socket reports, routed to this connection: one small object per socket whose methods
+   * live on the prototype, instead of six closures (about 0.4 KB per idle connection, issue 15).
+   */
+  static readonly #SocketEvents = class implements TransportHandlers {
+    readonly #connection: Connection;
+    readonly #generation: number;
+
+    constructor(connection: Connection, generation: number) {
+      this.#connection = connection;
+      this.#generation = generation;
+    }
+
+    open(): void {
+      void this.#connection.#onOpen(this.#generation);
+    }
+
+    text(text: string): void {
+      this.#connection.#onText(text);
+    }
+
+    binary(): void {
+      this.#connection.#options.logger.warn("push: ignoring a binary frame");
+    }
+
+    close(code: number, reason: string): void {
+      this.#connection.#onClose(code, reason);
+    }
+
+    failed(reason: ConnectFailure): void {
+      this.#connection.#onFailed(reason);
+    }
+
+    control(kind: "ping" | "pong"): void {
+      this.#connection.#onControl(kind);
+    }
+  };
 
   constructor(options: ConnectionOptions, delegate: ConnectionDelegate) {
     this.#options = options;
@@ -217,9 +256,10 @@ export class Connection {
    */
   request<T extends ReplyType>(type: T, channelID: string, frame: string): Promise<Reply<T>> {
     const key = `${type}|${channelID}`.toLowerCase();
-    const existing = this.#pending.get(key);
+    const existing = this.#pending?.get(key);
     if (existing) return existing.promise as Promise<Reply<T>>;
     const entry = deferredRequest(frame);
+    this.#pending ??= new Map();
     this.#pending.set(key, entry);
     this.#startRequestTimer();
     if (this.#state === "Ready") this.#sendOrReconnect(frame);
@@ -266,14 +306,7 @@ export class Connection {
       this.#transport = new Transport(
         this.#options.serverURL,
         this.#options.WebSocket,
-        {
-          open: () => void this.#onOpen(generation),
-          text: (text) => this.#onText(text),
-          binary: () => this.#options.logger.warn("push: ignoring a binary frame"),
-          close: (code, reason) => this.#onClose(code, reason),
-          failed: (reason) => this.#onFailed(reason),
-          control: (kind) => this.#onControl(kind),
-        },
+        new Connection.#SocketEvents(this, generation),
         { protocols: this.#protocols, connectTimeout: this.#options.connectTimeout },
       );
     } catch (error) {
@@ -497,19 +530,20 @@ export class Connection {
     const gate = this.#gate;
     this.#gate = [];
     const now = Date.now();
-    for (const request of this.#pending.values()) request.ctime = now;
-    const frames = [...[...this.#pending.values()].map((request) => request.frame), ...gate];
+    const requests = this.#pending ? [...this.#pending.values()] : [];
+    for (const request of requests) request.ctime = now;
+    const frames = [...requests.map((request) => request.frame), ...gate];
     if (!frames.every((frame) => this.#transport?.send(frame))) this.#reconnect();
   }
 
   #onReply(reply: RegisterReply | UnregisterReply): void {
     const key = `${reply.type}|${reply.channelID}`.toLowerCase();
-    const request = this.#pending.get(key);
+    const request = this.#pending?.get(key);
     if (!request) {
       this.#options.logger.warn(`push: ignoring a ${reply.type} reply for an unknown channel`);
       return;
     }
-    this.#pending.delete(key);
+    this.#dropPending(key);
     request.resolve(reply);
   }
 
@@ -603,7 +637,7 @@ export class Connection {
   }
 
   #maybeStopRequestTimer(): void {
-    if (this.#pending.size === 0 && this.#lastPingTime === 0) this.#stopRequestTimer();
+    if (!this.#pending?.size && this.#lastPingTime === 0) this.#stopRequestTimer();
   }
 
   /**
@@ -621,19 +655,25 @@ export class Connection {
       return;
     }
     let timedOut = false;
-    for (const [key, request] of this.#pending) {
+    for (const [key, request] of this.#pending ?? []) {
       if (!timedOut && now - request.ctime <= requestTimeout) continue;
       timedOut = true;
-      this.#pending.delete(key);
+      this.#dropPending(key);
       request.reject(new RequestError(`Request timed out: ${key}`));
     }
     if (timedOut && this.#state !== "ShutDown") this.#reconnect();
     this.#maybeStopRequestTimer();
   }
 
+  /** An idle connection keeps no empty map. */
+  #dropPending(key: string): void {
+    this.#pending?.delete(key);
+    if (this.#pending?.size === 0) this.#pending = null;
+  }
+
   #rejectAll(error: Error): void {
-    const pending = [...this.#pending.values()];
-    this.#pending.clear();
+    const pending = this.#pending ? [...this.#pending.values()] : [];
+    this.#pending = null;
     for (const request of pending) request.reject(error);
   }
 }

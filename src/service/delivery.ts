@@ -29,7 +29,6 @@ export interface DeliveryContext {
   store(): PushDB | null;
   bus: ObserverBus;
   logger: Logger;
-  lifecycle: SiteLifecycle;
   /** Send a frame on the socket of `generation`, if that socket is still the current one. */
   send(generation: number, frame: string): void;
   toSubscription(record: PushRecord): PushSubscription;
@@ -46,6 +45,7 @@ interface DeliveryTurn {
 
 export class Delivery {
   readonly #ctx: DeliveryContext;
+  readonly #lifecycle: SiteLifecycle;
   #observerWaiters: (() => void)[] = [];
   /**
    * channelID|messageId of messages being handled, with the generations of every socket a copy
@@ -57,8 +57,9 @@ export class Delivery {
   /** Per channel, the tail of the observer stage: deliveries to the app keep arrival order. */
   #deliveryTails: Map<string, Promise<void>> | null = null;
 
-  constructor(context: DeliveryContext) {
+  constructor(context: DeliveryContext, lifecycle: SiteLifecycle) {
     this.#ctx = context;
+    this.#lifecycle = lifecycle;
   }
 
   /** A notification frame, read by the mode the hello reply set (as Firefox does). */
@@ -133,7 +134,7 @@ export class Delivery {
       this.#ctx.logger.debug("push: notification for an unknown or expired channel");
       return 102;
     }
-    const visit = this.#ctx.lifecycle.lastVisit(record);
+    const visit = this.#lifecycle.lastVisit(record);
     const lastVisit = typeof visit === "number" ? visit : await visit;
     if (lastVisit === Number.NEGATIVE_INFINITY) {
       this.#ctx.logger.debug(`push: ignoring a message sent to unvisited ${record.scope}`);
@@ -165,7 +166,7 @@ export class Delivery {
       this.#ctx.logger.warn(`push: failed to decrypt a message for ${record.scope}: ${data.message}`);
       return 101;
     }
-    const permitted = this.#ctx.lifecycle.permitted(record.scope);
+    const permitted = this.#lifecycle.permitted(record.scope);
     if (permitted !== true && !(await permitted)) {
       this.#ctx.logger.debug(`push: no permission for ${record.scope}; not delivered`);
       return 102;
@@ -183,7 +184,7 @@ export class Delivery {
     turn.release();
     if (!(await this.#recordDelivery(record.channelID, message.messageId, lastVisit))) return null;
     this.#ctx.bus.notify("push-subscription-modified", { scope: record.scope });
-    this.#ctx.lifecycle.scheduleQuotaCost(record);
+    this.#lifecycle.scheduleQuotaCost(record);
     this.#nackFailures(outcome, generation, message.messageId);
     return 100;
   }
@@ -198,7 +199,7 @@ export class Delivery {
     if (admitted === null || typeof admitted === "number") return admitted;
     const { db, record, lastVisit } = admitted;
     if (!isNewerVersion(record, version)) return 102;
-    if (!(await this.#ctx.lifecycle.permitted(record.scope))) return 102;
+    if (!(await this.#lifecycle.permitted(record.scope))) return 102;
     await previous;
     // An update queued behind a newer one for the same channel is stale by now.
     const current = await db.getByChannelID(channelID);
@@ -217,7 +218,7 @@ export class Delivery {
     );
     if (updated === undefined || this.#ctx.store() === null) return null;
     this.#ctx.bus.notify("push-subscription-modified", { scope: record.scope });
-    if (updated) this.#ctx.lifecycle.scheduleQuotaCost(record);
+    if (updated) this.#lifecycle.scheduleQuotaCost(record);
     this.#nackFailures(outcome, generation, messageId);
     return 100;
   }

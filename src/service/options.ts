@@ -103,7 +103,30 @@ export type ResolvedOptions = Required<
   >
 > & { subprotocol: string | null };
 
+/**
+ * Resolved options, shared by every service whose options resolve to the same values with the
+ * same logger (the common case: many agents in one process with the defaults), frozen so no
+ * holder can change another's (issue 15).
+ */
+const shared = new WeakMap<Logger, Map<string, Readonly<ResolvedOptions>>>();
+
 export function resolveOptions(options: PushServiceOptions): ResolvedOptions {
+  const resolved = resolveOwn(options);
+  const { logger, ...values } = resolved;
+  const key = JSON.stringify(values);
+  let byValues = shared.get(logger);
+  if (!byValues) {
+    byValues = new Map();
+    shared.set(logger, byValues);
+  }
+  const known = byValues.get(key);
+  if (known) return known;
+  const frozen = Object.freeze(resolved);
+  byValues.set(key, frozen);
+  return frozen;
+}
+
+function resolveOwn(options: PushServiceOptions): ResolvedOptions {
   const serverURL = options.serverURL ?? DEFAULTS.serverURL;
   checkServerURL(serverURL, options.allowInsecureServerURL === true);
   return {

@@ -10,7 +10,7 @@
 import { backend as defaultBackend } from "#crypto-backend";
 import type { WorkerLease } from "../crypto/backend.ts";
 import { decode, encodePadded } from "../crypto/base64url.ts";
-import { decrypt, decryptWith } from "../crypto/decrypt.ts";
+import { type DecryptionKeys, decrypt, decryptWith, type EncryptedPush } from "../crypto/decrypt.ts";
 import { generateKeys, validateAppServerKey } from "../crypto/keys.ts";
 import type { PushDB, PushRecord } from "../db/push-db.ts";
 import { abort, invalidAccess, invalidState, PushError } from "../errors.ts";
@@ -24,16 +24,28 @@ import {
 } from "../protocol/messages.ts";
 import { PushSubscription } from "../subscription.ts";
 import type { ConnectFailure } from "../transport/failure.ts";
-import { loadDefaultWebSocket } from "../transport/websocket.ts";
+import { loadDefaultWebSocket, type WebSocketConstructor } from "../transport/websocket.ts";
 import type { BufferSourceLike } from "../web-types.ts";
 import { type BroadcastHandler, Broadcasts } from "./broadcasts.ts";
-import { Connection, type ConnectionState, type InboundMessage } from "./connection.ts";
-import { Delivery } from "./delivery.ts";
+import {
+  Connection,
+  type ConnectionDelegate,
+  type ConnectionOptions,
+  type ConnectionState,
+  type InboundMessage,
+} from "./connection.ts";
+import { Delivery, type DeliveryContext } from "./delivery.ts";
 import { type PushServiceOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
 
 export type { PushServiceOptions } from "./options.ts";
 
-import { type ClearPattern, isExpired, type PermissionState, SiteLifecycle } from "./lifecycle.ts";
+import {
+  type ClearPattern,
+  isExpired,
+  type LifecycleContext,
+  type PermissionState,
+  SiteLifecycle,
+} from "./lifecycle.ts";
 
 export interface SubscribeOptions {
   scope: string;
@@ -55,6 +67,7 @@ export class PushService {
   readonly #config: ResolvedOptions;
   readonly #logger: Logger;
   readonly #bus: ObserverBus;
+  readonly #hooks: ConnectionDelegate;
   #db: PushDB | null = null;
   #connection: Connection | null = null;
   readonly #broadcasts: Broadcasts;
@@ -63,7 +76,7 @@ export class PushService {
   /** Web Push mode (the hello reply said use_webpush); false means legacy SimplePush. */
   #dataEnabled = true;
   #readyWaiters: { resolve(): void; reject(error: Error): void }[] = [];
-  /** subscribe() calls in flight by scope; made on the first one. */
+  /** subscribe() calls in flight by scope; made on the first one, dropped when none is left. */
   #subscribing: Map<string, Promise<PushSubscription>> | null = null;
   #online = true;
   readonly #lifecycle: SiteLifecycle;
@@ -76,35 +89,97 @@ export class PushService {
     this.#config = resolveOptions(options);
     this.#logger = this.#config.logger;
     this.#broadcasts = new Broadcasts(this.#logger);
-    this.#bus = new ObserverBus({
-      added: (topic) => {
-        if (topic === "push-message") this.#delivery.observerAdded();
-      },
-      error: (topic, error) =>
-        this.#logger.error(`push: a ${topic} observer failed: ${describeError(error)}`),
-    });
-    const shared = {
-      store: () => this.#db,
-      bus: this.#bus,
-      logger: this.#logger,
-      toSubscription: (record: PushRecord) => this.#toSubscription(record),
-    };
-    this.#lifecycle = new SiteLifecycle({
-      ...shared,
-      unregister: (channelID, code) => this.#backgroundUnregister(channelID, code),
-      hasPermission: options.hasPermission,
-      quota: options.quota,
-      quotaUpdateDelay: this.#config.quotaUpdateDelay,
-    });
-    this.#delivery = new Delivery({
-      ...shared,
-      lifecycle: this.#lifecycle,
-      send: (generation, frame) => this.#connection?.sendOn(generation, frame),
-      maxRecentMessageIDs: this.#config.maxRecentMessageIDs,
-      decrypt: (keys, push) =>
-        this.#workers ? decryptWith(this.#workers.backend, keys, push) : decrypt(keys, push),
-    });
+    const hooks = new PushService.#Hooks(this);
+    this.#hooks = hooks;
+    this.#bus = new ObserverBus(hooks);
+    this.#lifecycle = new SiteLifecycle(hooks);
+    this.#delivery = new Delivery(hooks, this.#lifecycle);
   }
+
+  /**
+   * The service as its parts see it: the observer bus's hooks, the context of delivery and the
+   * lifecycle rules, and the connection's delegate, in one object per service whose methods live
+   * on the prototype. Closures for each of them were about 1 KB of every idle service (issue 15).
+   */
+  static readonly #Hooks = class implements DeliveryContext, LifecycleContext, ConnectionDelegate {
+    readonly #service: PushService;
+
+    constructor(service: PushService) {
+      this.#service = service;
+    }
+
+    // ObserverBus hooks
+    added(topic: PushTopic): void {
+      if (topic === "push-message") this.#service.#delivery.observerAdded();
+    }
+
+    error(topic: PushTopic, error: unknown): void {
+      this.#service.#logger.error(`push: a ${topic} observer failed: ${describeError(error)}`);
+    }
+
+    // DeliveryContext and LifecycleContext
+    get bus(): ObserverBus {
+      return this.#service.#bus;
+    }
+
+    get logger(): Logger {
+      return this.#service.#logger;
+    }
+
+    get hasPermission(): PushServiceOptions["hasPermission"] {
+      return this.#service.#options.hasPermission;
+    }
+
+    get quota(): PushServiceOptions["quota"] {
+      return this.#service.#options.quota;
+    }
+
+    get quotaUpdateDelay(): number {
+      return this.#service.#config.quotaUpdateDelay;
+    }
+
+    get maxRecentMessageIDs(): number {
+      return this.#service.#config.maxRecentMessageIDs;
+    }
+
+    store(): PushDB | null {
+      return this.#service.#db;
+    }
+
+    toSubscription(record: PushRecord): PushSubscription {
+      return this.#service.#toSubscription(record);
+    }
+
+    unregister(channelID: string, code: UnregisterCode): void {
+      this.#service.#backgroundUnregister(channelID, code);
+    }
+
+    send(generation: number, frame: string): void {
+      this.#service.#connection?.sendOn(generation, frame);
+    }
+
+    decrypt(keys: DecryptionKeys, push: EncryptedPush): Promise<Uint8Array> {
+      const workers = this.#service.#workers;
+      return workers ? decryptWith(workers.backend, keys, push) : decrypt(keys, push);
+    }
+
+    // ConnectionDelegate
+    hello(): Promise<{ uaid: string | null; broadcasts: Record<string, string> }> {
+      return this.#service.#helloPayload();
+    }
+
+    handshake(reply: HelloReply): Promise<void> {
+      return this.#service.#handshake(reply);
+    }
+
+    message(message: InboundMessage): void {
+      this.#service.#onMessage(message);
+    }
+
+    stateChanged(state: ConnectionState, previous: ConnectionState, error?: ConnectFailure): void {
+      this.#service.#onStateChange(state, previous, error);
+    }
+  };
 
   /** Decryption on worker threads when asked for and the runtime has them. */
   #leaseWorkers(): void {
@@ -140,15 +215,7 @@ export class PushService {
     this.#db = db;
     this.#uaid = await db.getUAID();
     this.#leaseWorkers();
-    this.#connection = new Connection(
-      { ...this.#config, WebSocket: Ctor, logger: this.#logger },
-      {
-        hello: () => this.#helloPayload(),
-        handshake: (reply) => this.#handshake(reply),
-        message: (message) => this.#onMessage(message),
-        stateChanged: (state, previous, error) => this.#onStateChange(state, previous, error),
-      },
-    );
+    this.#connection = new Connection(connectionOptions(this.#config, Ctor), this.#hooks);
     await this.#broadcasts.attach(db, this.#connection);
     if (!this.#online) this.#connection.setOnline(false);
     this.#connection.connect();
@@ -247,7 +314,11 @@ export class PushService {
     const subscribing = this.#subscribing;
     const inflight = subscribing.get(scope);
     if (inflight) return checkKey(await inflight, key);
-    const attempt = this.#subscribe(scope, key).finally(() => subscribing.delete(scope));
+    const attempt = this.#subscribe(scope, key).finally(() => {
+      subscribing.delete(scope);
+      // An idle service keeps no empty map (issue 15).
+      if (subscribing.size === 0 && this.#subscribing === subscribing) this.#subscribing = null;
+    });
     subscribing.set(scope, attempt);
     return attempt;
   }
@@ -560,3 +631,41 @@ function isValidEndpoint(endpoint: string | null): endpoint is string {
 }
 
 export type { PushEventMap };
+
+/**
+ * Field by field, not a spread of the resolved options: a spread gives every connection its own
+ * hidden class and property descriptors (about 0.7 KB per service, issue 15).
+ */
+function connectionOptions(config: ResolvedOptions, WebSocket: WebSocketConstructor): ConnectionOptions {
+  // Shared like the resolved options they come from: per options object and constructor.
+  let byConstructor = sharedConnectionOptions.get(config);
+  if (!byConstructor) {
+    byConstructor = new WeakMap();
+    sharedConnectionOptions.set(config, byConstructor);
+  }
+  let options = byConstructor.get(WebSocket);
+  if (!options) {
+    options = Object.freeze(ownConnectionOptions(config, WebSocket));
+    byConstructor.set(WebSocket, options);
+  }
+  return options;
+}
+
+const sharedConnectionOptions = new WeakMap<
+  ResolvedOptions,
+  WeakMap<WebSocketConstructor, Readonly<ConnectionOptions>>
+>();
+
+function ownConnectionOptions(config: ResolvedOptions, WebSocket: WebSocketConstructor): ConnectionOptions {
+  return {
+    serverURL: config.serverURL,
+    WebSocket,
+    requestTimeout: config.requestTimeout,
+    retryBaseInterval: config.retryBaseInterval,
+    pingInterval: config.pingInterval,
+    subprotocol: config.subprotocol,
+    connectTimeout: config.connectTimeout,
+    wakeCheckInterval: config.wakeCheckInterval,
+    logger: config.logger,
+  };
+}

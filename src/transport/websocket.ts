@@ -59,6 +59,9 @@ export interface TransportOptions {
 
 const OPEN = 1;
 
+/** The `ws` events a Transport listens to. */
+const WS_EVENTS = ["open", "message", "close", "error", "ping", "pong"] as const;
+
 let defaultConstructor: Promise<WebSocketConstructor> | undefined;
 
 /**
@@ -99,8 +102,9 @@ export class Transport {
   /** The first error the runtime reported before open; close is where we act on it. */
   #error: ConnectFailure | null = null;
   #connectTimer: ReturnType<typeof setTimeout> | null = null;
-  readonly #onPing = () => this.#control("ping");
-  readonly #onPong = () => this.#control("pong");
+  /** Ping and pong listeners of a socket that is not `ws` but has its extras (test doubles). */
+  #onPing: (() => void) | null = null;
+  #onPong: (() => void) | null = null;
   #corked: CorkableSocket | null = null;
 
   constructor(
@@ -113,6 +117,16 @@ export class Transport {
     this.#protocols = options.protocols;
     this.#host = hostOf(url);
     this.#socket = options.protocols.length > 0 ? new Ctor(url, [...options.protocols]) : new Ctor(url);
+    this.#connectTimer = setTimeout(
+      () => this.#onConnectTimeout(options.connectTimeout),
+      options.connectTimeout,
+    );
+    const ws = wsEmitterOf(this.#socket);
+    if (ws) {
+      Transport.#owners.set(ws, this);
+      for (const event of WS_EVENTS) ws.on(event, Transport.#wsListeners[event]);
+      return;
+    }
     this.#socket.onopen = () => this.#onOpen();
     this.#socket.onmessage = (event) => {
       if (this.#detached) return;
@@ -120,18 +134,52 @@ export class Transport {
       else handlers.binary();
     };
     this.#socket.onclose = (event) => this.#onClose(event.code, event.reason);
-    this.#socket.onerror = (event) => {
-      if (this.#opened || this.#error) return;
-      this.#error = classifyConnectError(event, this.#host);
-    };
-    this.#connectTimer = setTimeout(
-      () => this.#onConnectTimeout(options.connectTimeout),
-      options.connectTimeout,
-    );
+    this.#socket.onerror = (event) => this.#onError(event);
     const node = nodeExtras(this.#socket);
-    node?.on("ping", this.#onPing);
-    node?.on("pong", this.#onPong);
+    if (!node) return;
+    this.#onPing = () => this.#control("ping");
+    this.#onPong = () => this.#control("pong");
+    node.on("ping", this.#onPing);
+    node.on("pong", this.#onPong);
   }
+
+  /** The Transport of each `ws` socket, for the listeners every `ws` socket shares. */
+  static readonly #owners = new WeakMap<object, Transport>();
+
+  /**
+   * On `ws`, its own EventEmitter events with listeners shared by all sockets (`this` is the
+   * socket): the `onopen`-style attributes wrap every handler in a closure with two symbol-keyed
+   * properties, about 1 KB per idle connection (issue 15). The payloads are converted as `ws`
+   * converts them for those attributes: a text frame's Buffer and the close reason to strings.
+   */
+  static readonly #wsListeners: Record<(typeof WS_EVENTS)[number], (...args: never[]) => void> = {
+    open(this: object) {
+      const transport = Transport.#owners.get(this);
+      if (transport) transport.#onOpen();
+    },
+    message(this: object, data: { toString(): string }, isBinary: boolean) {
+      const transport = Transport.#owners.get(this);
+      if (!transport || transport.#detached) return;
+      if (isBinary) transport.#handlers.binary();
+      else transport.#handlers.text(data.toString());
+    },
+    close(this: object, code: number, reason: { toString(): string }) {
+      const transport = Transport.#owners.get(this);
+      if (transport) transport.#onClose(code, reason.toString());
+    },
+    error(this: object, error: unknown) {
+      const transport = Transport.#owners.get(this);
+      if (transport && !transport.#detached) transport.#onError(error);
+    },
+    ping(this: object) {
+      const transport = Transport.#owners.get(this);
+      if (transport) transport.#control("ping");
+    },
+    pong(this: object) {
+      const transport = Transport.#owners.get(this);
+      if (transport) transport.#control("pong");
+    },
+  };
 
   get isOpen(): boolean {
     return !this.#detached && this.#socket.readyState === OPEN;
@@ -195,6 +243,11 @@ export class Transport {
     this.#handlers.open();
   }
 
+  #onError(event: unknown): void {
+    if (this.#opened || this.#error) return;
+    this.#error = classifyConnectError(event, this.#host);
+  }
+
   #onClose(code: number, reason: string): void {
     if (this.#detached) return;
     this.#detach();
@@ -242,15 +295,36 @@ export class Transport {
   #detach(): void {
     this.#detached = true;
     this.#clearConnectTimer();
+    const ws = wsEmitterOf(this.#socket);
+    if (ws) {
+      // The error listener stays (as a no-op now): `ws` emits 'error' for a socket closed while
+      // connecting, and an EventEmitter with no error listener would throw it.
+      for (const event of WS_EVENTS) if (event !== "error") ws.off(event, Transport.#wsListeners[event]);
+      return;
+    }
     this.#socket.onmessage = null;
     this.#socket.onopen = null;
     this.#socket.onclose = null;
     const node = nodeExtras(this.#socket);
-    node?.off("ping", this.#onPing);
-    node?.off("pong", this.#onPong);
+    if (node && this.#onPing && this.#onPong) {
+      node.off("ping", this.#onPing);
+      node.off("pong", this.#onPong);
+    }
     // `ws` emits 'error' for a socket closed while connecting; nobody listens any more.
     this.#socket.onerror = () => {};
   }
+}
+
+/** `ws`'s EventEmitter side; a socket counts as `ws` when it has ws's receiver and sender fields. */
+interface WsEmitter {
+  on(event: string, listener: (...args: never[]) => void): unknown;
+  off(event: string, listener: (...args: never[]) => void): unknown;
+}
+
+function wsEmitterOf(socket: WebSocketLike): WsEmitter | null {
+  const candidate = socket as Partial<WsEmitter>;
+  if (typeof candidate.on !== "function" || typeof candidate.off !== "function") return null;
+  return "_receiver" in socket && "_sender" in socket ? (socket as unknown as WsEmitter) : null;
 }
 
 function nodeExtras(socket: WebSocketLike): NodeWebSocketExtras | null {
