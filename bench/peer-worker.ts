@@ -137,7 +137,7 @@ function newPlainClient(): PlainClient {
 /** hello (+ register when asked); resolves once the registration is confirmed. */
 function plainRegister(url: string, client: PlainClient): Promise<void> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, ["push-notification"]);
+    const ws = new WebSocket(url);
     ws.on("error", reject);
     ws.on("open", () => ws.send(JSON.stringify({ messageType: "hello", use_webpush: true, broadcasts: {} })));
     ws.on("message", (data) => {
@@ -156,7 +156,7 @@ function plainRegister(url: string, client: PlainClient): Promise<void> {
 
 /** The reference client: parse, decrypt with http_ece, ack; nothing else. */
 function plainReceive(url: string, client: PlainClient, probe: Probe): Promise<void> {
-  const ws = new (probe.socket() as unknown as typeof WebSocket)(url, ["push-notification"]);
+  const ws = new (probe.socket() as unknown as typeof WebSocket)(url);
   ws.on("open", () =>
     ws.send(JSON.stringify({ messageType: "hello", uaid: client.uaid, use_webpush: true, broadcasts: {} })),
   );
