@@ -3,11 +3,10 @@
  * to bad arguments.
  */
 
-import { Readable } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
-import { main } from "../../src/cli/index.ts";
 import { vapidPublicKeyFrom } from "../../src/cli/send.ts";
 import { cli, killAll } from "./helpers.ts";
+import { runMain } from "./in-process.ts";
 
 // Tests here run concurrently and each awaits its child's exit; an afterEach would kill a
 // neighbour's child, so the backstop for a timed-out test runs once at the end.
@@ -155,7 +154,7 @@ describe.concurrent("bad arguments exit 2 with one line on stderr", () => {
   ];
   for (const [what, args, message, input = ""] of cases) {
     it(what, async () => {
-      const result = await runInProcess(args, input);
+      const result = await runMain(args, input);
       expect(result.code).toBe(2);
       expect(result.stdout).toBe("");
       expect(result.stderr).toMatch(message);
@@ -173,15 +172,3 @@ describe.concurrent("keys", () => {
     expect(vapidPublicKeyFrom(keys.privateKey)).toBe(keys.publicKey);
   });
 });
-
-async function runInProcess(argv: string[], input: string) {
-  let stdout = "";
-  let stderr = "";
-  const code = await main(argv, {
-    stdout: { write: (chunk: string) => (stdout += chunk) },
-    stderr: { write: (chunk: string) => (stderr += chunk) },
-    stdin: Readable.from([input]),
-    signal: new AbortController().signal,
-  });
-  return { code, stdout, stderr };
-}
