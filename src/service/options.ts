@@ -101,19 +101,26 @@ export function timerDelay(ms: number): number {
 /** A wall-clock check more often than this costs CPU and finds a sleep no sooner (30 s slack). */
 export const MIN_WAKE_CHECK_INTERVAL = 1_000;
 
-/** Documented ranges (README, Options): [min, max], inclusive. */
+const HOUR = 3_600_000;
+
+/**
+ * Documented ranges (README, Options): [min, max], inclusive. Waits for the server are capped at
+ * an hour, so a service whose server answers is Ready again within an hour of any drop; a
+ * conforming autopush sends at most 21 stored messages before it waits for acks, hence the floor
+ * of maxHandshakeFrames.
+ */
 export const OPTION_RANGES = {
-  requestTimeout: [1, MAX_TIMER_DELAY],
-  retryBaseInterval: [1, MAX_TIMER_DELAY],
-  pingInterval: [1, MAX_TIMER_DELAY],
-  connectTimeout: [1, MAX_TIMER_DELAY],
-  wakeCheckInterval: [MIN_WAKE_CHECK_INTERVAL, MAX_TIMER_DELAY],
-  quotaUpdateDelay: [0, MAX_TIMER_DELAY],
+  requestTimeout: [1, HOUR],
+  retryBaseInterval: [1, HOUR],
+  pingInterval: [1, 24 * HOUR],
+  connectTimeout: [1, HOUR],
+  wakeCheckInterval: [MIN_WAKE_CHECK_INTERVAL, HOUR],
+  quotaUpdateDelay: [0, HOUR],
   maxRecentMessageIDs: [0, 10_000],
-  observerTimeout: [1, MAX_TIMER_DELAY],
+  observerTimeout: [1, HOUR],
   maxHeldMessages: [0, 1_000_000],
   maxHeldBytes: [0, 2 ** 30],
-  maxHandshakeFrames: [1, 1_000_000],
+  maxHandshakeFrames: [100, 1_000_000],
 } as const satisfies Record<string, readonly [number, number]>;
 
 const DEFAULTS = {
