@@ -218,7 +218,12 @@ export class Delivery {
     await turn.previous;
     const outcome = await this.#ctx.bus.deliver(
       "push-message",
-      { scope: record.scope, subscription: this.#ctx.toSubscription(record), messageId: message.messageId, data },
+      {
+        scope: record.scope,
+        subscription: this.#ctx.toSubscription(record),
+        messageId: message.messageId,
+        data,
+      },
       this.#ctx.observerTimeout,
     );
     // The next message of the channel may go to the app while this one's write is on its way:

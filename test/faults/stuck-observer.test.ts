@@ -52,7 +52,9 @@ describe("stuck push-message observers", () => {
       for (const version of versions) {
         expect(nacks.get(version), `${version}, ${context}`).toEqual(stuck.has(version) ? [303] : undefined);
       }
-      const timeouts = logger.lines.filter((l) => l.level === "error" && /did not settle within/.test(l.message));
+      const timeouts = logger.lines.filter(
+        (l) => l.level === "error" && /did not settle within/.test(l.message),
+      );
       expect(timeouts).toHaveLength(stuck.size);
       expect(crashes.total).toBe(0);
 

@@ -1,8 +1,10 @@
 /**
  * A scripted autopush in the test process, for fake-timer tests that run for simulated hours: its
  * sockets open, answer hello, register, unregister and `{}` pings after `latency` ms of timer
- * time, and record every frame the client sends with the (fake) time it was sent. The test
- * pushes notifications and drops connections; no network is involved.
+ * time, and record every frame the client sends with the (fake) time it was sent. Like
+ * autoconnect it keeps every notification until an ack: one pushed while a socket is open goes
+ * out at once, the others follow a hello reply in batches of 10, the next batch once the last
+ * is acked. The test pushes notifications and drops connections; no network is involved.
  */
 
 import type { WebSocketConstructor, WebSocketLike } from "../../src/transport/websocket.ts";
@@ -15,6 +17,13 @@ export interface SentFrame {
   frame: ClientFrame;
 }
 
+type Notification = { messageType: "notification"; channelID: string; version: string } & Record<
+  string,
+  unknown
+>;
+
+const BATCH = 10;
+
 export class FakeAutopush {
   readonly uaid: string;
   /** ms of timer time before each answer (socket open, hello, register, pong). */
@@ -23,7 +32,11 @@ export class FakeAutopush {
   answering = true;
   readonly sockets: FakeAutopushSocket[] = [];
   readonly sent: SentFrame[] = [];
+  /** When each notification frame went out (direct or re-sent). */
+  readonly notificationTimes: number[] = [];
   readonly WebSocket: WebSocketConstructor;
+  /** Notifications not acked yet, in push order. */
+  readonly unacked = new Map<string, Notification>();
 
   constructor(options: { uaid?: string; latency?: number } = {}) {
     this.uaid = options.uaid ?? "5f3a4bd7a48d4a3a9b7e1d4a1c0fbb11";
@@ -71,12 +84,32 @@ export class FakeAutopush {
     return codes;
   }
 
-  /** Push a notification on the open socket; false when none is open. */
+  /** Push a notification: sent now when a socket is past hello, else kept for the next one. */
   notify(channelID: string, version: string, extra: Record<string, unknown> = {}): boolean {
+    const frame: Notification = { messageType: "notification", channelID, version, ...extra };
+    this.unacked.set(version, frame);
     const socket = this.open;
-    if (!socket) return false;
-    socket.deliver({ messageType: "notification", channelID, version, ...extra });
+    if (!socket?.helloAnswered) return false;
+    socket.push(frame);
     return true;
+  }
+
+  /** An ack from the client: the message is done; a socket whose batch is all acked gets the next. */
+  acked(socket: FakeAutopushSocket, versions: string[]): void {
+    for (const version of versions) {
+      this.unacked.delete(version);
+      socket.outstanding.delete(version);
+    }
+    if (socket.outstanding.size === 0) this.sendBatch(socket);
+  }
+
+  /** Up to 10 kept notifications this socket has not had yet. */
+  sendBatch(socket: FakeAutopushSocket): void {
+    for (const frame of this.unacked.values()) {
+      if (socket.outstanding.size >= BATCH) return;
+      if (socket.outstanding.has(frame.version)) continue;
+      socket.push(frame);
+    }
   }
 
   /** Drop the open socket as a network failure would (close 1006). */
@@ -88,7 +121,11 @@ export class FakeAutopush {
 export class FakeAutopushSocket implements WebSocketLike {
   readonly url: string;
   readonly index: number;
+  readonly openedAt = Date.now();
   readyState = 0;
+  helloAnswered = false;
+  /** Notifications sent on this socket and not acked. */
+  readonly outstanding = new Set<string>();
   onopen: ((event: unknown) => void) | null = null;
   onmessage: ((event: { data: unknown }) => void) | null = null;
   onclose: ((event: { code: number; reason: string }) => void) | null = null;
@@ -124,6 +161,13 @@ export class FakeAutopushSocket implements WebSocketLike {
     this.onmessage?.({ data: typeof frame === "string" ? frame : JSON.stringify(frame) });
   }
 
+  push(frame: Notification): void {
+    if (this.readyState !== 1) return;
+    this.outstanding.add(frame.version);
+    this.#server.notificationTimes.push(Date.now());
+    this.deliver(frame);
+  }
+
   serverClose(code: number): void {
     if (this.readyState === 3) return;
     this.readyState = 3;
@@ -134,8 +178,23 @@ export class FakeAutopushSocket implements WebSocketLike {
     const server = this.#server;
     switch (frame.messageType) {
       case "hello":
-        this.#later(() =>
-          this.deliver({ messageType: "hello", uaid: server.uaid, status: 200, use_webpush: true, broadcasts: {} }),
+        this.#later(() => {
+          if (this.readyState !== 1) return;
+          this.deliver({
+            messageType: "hello",
+            uaid: server.uaid,
+            status: 200,
+            use_webpush: true,
+            broadcasts: {},
+          });
+          this.helloAnswered = true;
+          server.sendBatch(this);
+        });
+        return;
+      case "ack":
+        server.acked(
+          this,
+          (frame.updates as { version: string }[]).map((u) => String(u.version)),
         );
         return;
       case "register":
@@ -149,7 +208,9 @@ export class FakeAutopushSocket implements WebSocketLike {
         );
         return;
       case "unregister":
-        this.#later(() => this.deliver({ messageType: "unregister", channelID: frame.channelID, status: 200 }));
+        this.#later(() =>
+          this.deliver({ messageType: "unregister", channelID: frame.channelID, status: 200 }),
+        );
         return;
       case undefined:
         // `{}` is the ping; autoconnect answers with `{}`.
