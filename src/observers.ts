@@ -7,7 +7,7 @@
  */
 
 import type { PushErrorName } from "./errors.ts";
-import type { ConnectionState } from "./service/connection.ts";
+import type { ConnectionState } from "./service/connection-types.ts";
 import type { PushMessageData, PushSubscription } from "./subscription.ts";
 import type { ConnectFailure } from "./transport/failure.ts";
 

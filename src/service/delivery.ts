@@ -11,7 +11,7 @@
 
 import { decode } from "../crypto/base64url.ts";
 import { DecryptError, type Decryptor } from "../crypto/decrypt.ts";
-import type { PushDB, PushRecord } from "../db/push-db.ts";
+import { hasKeys, type PushDB, type PushRecord } from "../db/push-db.ts";
 import { describeError, type Logger } from "../log.ts";
 import type { DeliveryOutcome, ObserverBus, StoreErrorEvent } from "../observers.ts";
 import {
@@ -438,10 +438,4 @@ function nextSliceIfSpent(): Promise<void> | null {
 
 function isNewerVersion(record: PushRecord, version: number): boolean {
   return record.version === null || record.version < version;
-}
-
-function hasKeys(record: PushRecord): boolean {
-  return Boolean(
-    record.p256dhPublicKey && record.p256dhPrivateKey && record.authenticationSecret?.byteLength === 16,
-  );
 }
