@@ -42,8 +42,11 @@ export interface DeliveryContext {
   /** Caps on messages held while nobody observes push-message. */
   maxHeldMessages: number;
   maxHeldBytes: number;
-  /** A store operation of a message's delivery failed; the message was not acked. */
-  storeFailed(event: StoreErrorEvent): void;
+  /**
+   * A store operation of a message's delivery failed; the message was not acked. `consecutive`
+   * counts failures since the last write that succeeded.
+   */
+  storeFailed(event: StoreErrorEvent, consecutive: number): void;
 }
 
 /** A store failure already reported through storeFailed(): the frame around it only stops. */
@@ -70,6 +73,8 @@ export class Delivery {
   #heldBytes = 0;
   /** Whether the last message offered for holding was turned away (warned once per overflow). */
   #overHoldCap = false;
+  /** Store failures since the last delivery write that succeeded. */
+  #storeFailures = 0;
   /**
    * channelID|messageId of messages being handled, with the generations of every socket a copy
    * came in on: a copy arriving meanwhile waits for the first one's outcome, so the server never
@@ -181,7 +186,7 @@ export class Delivery {
     } catch (error) {
       if (this.#ctx.store()) {
         const cause = error instanceof Error ? error : new Error(describeError(error));
-        this.#ctx.storeFailed({ scope, messageId, error: cause });
+        this.#ctx.storeFailed({ scope, messageId, error: cause }, ++this.#storeFailures);
       }
       throw new StoreFailure(describeError(error));
     }
@@ -233,6 +238,7 @@ export class Delivery {
     const recorded = await this.#stored(record.scope, message.messageId, () =>
       this.#recordDelivery(record.channelID, message.messageId, lastVisit),
     );
+    this.#storeFailures = 0;
     if (!recorded) return null;
     this.#ctx.bus.notify("push-subscription-modified", { scope: record.scope });
     this.#lifecycle.scheduleQuotaCost(record);
@@ -267,6 +273,7 @@ export class Delivery {
         isNewerVersion(current, version) ? { ...applyReceivedPush(current, lastVisit, now), version } : null,
       ),
     );
+    this.#storeFailures = 0;
     if (updated === undefined || this.#ctx.store() === null) return null;
     this.#ctx.bus.notify("push-subscription-modified", { scope: record.scope });
     if (updated) this.#lifecycle.scheduleQuotaCost(record);

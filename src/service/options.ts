@@ -332,6 +332,7 @@ function ownConnectionOptions(config: ResolvedOptions, WebSocket: WebSocketConst
     subprotocol: config.subprotocol,
     connectTimeout: config.connectTimeout,
     wakeCheckInterval: config.wakeCheckInterval,
+    maxHandshakeFrames: config.maxHandshakeFrames,
     logger: config.logger,
   };
 }
