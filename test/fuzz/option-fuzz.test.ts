@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { createMemoryStorage, openMemoryPushDB } from "../../src/db/memory.ts";
 import { OPTION_RANGES } from "../../src/service/options.ts";
 import { PushService } from "../../src/service/push-service.ts";
-import { ReliabilityLog, SLOW, testSeed } from "../faults/support/report.ts";
+import { CrashCounter, ReliabilityLog, SLOW, testSeed } from "../faults/support/report.ts";
 import { anyValueArb, dayPlanArb, emptyDayStats, runDay } from "./support/option-fuzz.ts";
 
 const log = new ReliabilityLog("fuzz-options");
@@ -20,30 +20,36 @@ describe("PushService options over their whole space", () => {
     const seed = testSeed();
     let refused = 0;
     let accepted = 0;
-    fc.assert(
-      fc.property(anyValueArb, ({ name, value }) => {
-        let service: PushService;
-        try {
-          service = new PushService({ db: openMemoryPushDB(createMemoryStorage()), [name]: value });
-        } catch (error) {
-          refused++;
-          expect(error instanceof TypeError || error instanceof RangeError).toBe(true);
-          const message = (error as Error).message;
-          expect(message.startsWith(`${name} must be`), message).toBe(true);
-          expect(message).not.toContain("\n");
-          return;
-        }
-        accepted++;
-        const [min, max] = OPTION_RANGES[name];
-        expect(typeof value).toBe("number");
-        const number = value as number;
-        expect(number === 0 && name === "wakeCheckInterval" ? true : number >= min && number <= max).toBe(
-          true,
-        );
-        expect(service.state).toBe("ShutDown");
-      }),
-      { numRuns: SLOW ? 20_000 : 1_000, seed },
-    );
+    const crashes = new CrashCounter().install();
+    try {
+      fc.assert(
+        fc.property(anyValueArb, ({ name, value }) => {
+          let service: PushService;
+          try {
+            service = new PushService({ db: openMemoryPushDB(createMemoryStorage()), [name]: value });
+          } catch (error) {
+            refused++;
+            expect(error instanceof TypeError || error instanceof RangeError).toBe(true);
+            const message = (error as Error).message;
+            expect(message.startsWith(`${name} must be`), message).toBe(true);
+            expect(message).not.toContain("\n");
+            return;
+          }
+          accepted++;
+          const [min, max] = OPTION_RANGES[name];
+          expect(typeof value).toBe("number");
+          const number = value as number;
+          expect(number === 0 && name === "wakeCheckInterval" ? true : number >= min && number <= max).toBe(
+            true,
+          );
+          expect(service.state).toBe("ShutDown");
+        }),
+        { numRuns: SLOW ? 20_000 : 1_000, seed },
+      );
+    } finally {
+      crashes.uninstall();
+    }
+    expect(crashes.total).toBe(0);
     expect(refused).toBeGreaterThan(0);
     expect(accepted).toBeGreaterThan(0);
     log.add({
@@ -55,7 +61,7 @@ describe("PushService options over their whole space", () => {
       delivered: 0,
       duplicated: 0,
       lost: 0,
-      crashes: 0,
+      crashes: crashes.total,
       notes: `${refused} refused with one line naming the option, ${accepted} accepted and within the documented range; seed ${seed}`,
     });
   });
@@ -81,7 +87,7 @@ describe("PushService options over their whole space", () => {
       runs: stats.runs,
       sent: stats.pushes,
       delivered: stats.delivered,
-      duplicated: 0,
+      duplicated: stats.duplicated,
       lost: stats.pushes - stats.delivered,
       crashes: stats.crashes,
       notes: `${stats.hours} simulated hours, ${stats.connections} connections; at most ${stats.maxConnectionsPerHour} connections and ${stats.maxFramesPerHour} client frames in any hour; longest ready() wait ${Math.round(stats.maxReadyWait / 1000)} s; seed ${seed}`,

@@ -82,7 +82,10 @@ export interface DayStats {
   runs: number;
   hours: number;
   pushes: number;
+  /** Distinct pushes the app received. */
   delivered: number;
+  /** Deliveries beyond the first of a push (a re-send after a drop before the ack went out). */
+  duplicated: number;
   connections: number;
   maxConnectionsPerHour: number;
   maxFramesPerHour: number;
@@ -96,6 +99,7 @@ export function emptyDayStats(): DayStats {
     hours: 0,
     pushes: 0,
     delivered: 0,
+    duplicated: 0,
     connections: 0,
     maxConnectionsPerHour: 0,
     maxFramesPerHour: 0,
@@ -119,10 +123,15 @@ export async function runDay(plan: DayPlan, stats: DayStats): Promise<void> {
   const harness = fakeService(options, server);
   const { service } = harness;
   const delivered = new Set<string>();
+  let deliveries = 0;
   const readyWaits: number[] = [];
   try {
     const channelID = await startAndSubscribe(harness, "https://options.example/");
-    const observe = () => service.observe("push-message", ({ messageId }) => void delivered.add(messageId));
+    const observe = () =>
+      service.observe("push-message", ({ messageId }) => {
+        deliveries++;
+        delivered.add(messageId);
+      });
     if (plan.observerFromHour === 0) observe();
     let observing = plan.observerFromHour === 0;
     let pushes = 0;
@@ -163,6 +172,7 @@ export async function runDay(plan: DayPlan, stats: DayStats): Promise<void> {
     stats.hours += DAY_HOURS;
     stats.pushes += pushes;
     stats.delivered += delivered.size;
+    stats.duplicated += deliveries - delivered.size;
     stats.connections += server.sockets.length;
     stats.maxConnectionsPerHour = Math.max(stats.maxConnectionsPerHour, perHour.connections);
     stats.maxFramesPerHour = Math.max(stats.maxFramesPerHour, perHour.frames);
