@@ -11,9 +11,15 @@
  * `batch(..., { sync: true })`. A mutation resolves only once its batch has reached the disk.
  * Decided-but-unwritten changes live in an overlay that later decisions read through, so the
  * lane never waits for the disk. Plain reads see committed data only.
+ *
+ * A failed batch (a full disk, an I/O error) rejects every mutation in it and leaves the store
+ * to be reopened by the next operation: LevelDB would go on appending to a log whose last record
+ * was torn, and its recovery drops everything after that record, so later writes would resolve
+ * and then vanish on the next open.
  */
 
-import { mkdir } from "node:fs/promises";
+import * as fsp from "node:fs/promises";
+import { join } from "node:path";
 import { ClassicLevel } from "classic-level";
 import { decode, encode } from "../crypto/base64url.ts";
 import {
@@ -28,6 +34,9 @@ const REC = "rec!";
 const SCOPE = "scope!";
 const BC = "bc!";
 const UAID_KEY = "meta!uaid";
+
+/** Room beyond the log's size that a reopen needs: a new log, the manifest, LevelDB's info log. */
+const RECOVERY_MARGIN = 256 * 1024;
 
 const recKey = (channelID: string) => REC + channelID;
 const scopeKey = (scope: string) => SCOPE + scope;
@@ -65,7 +74,7 @@ export async function openLevelPushDB(
   location: string,
   options: LevelPushDBOptions = {},
 ): Promise<LevelPushDB> {
-  await mkdir(location, { recursive: true });
+  await fsp.mkdir(location, { recursive: true });
   const db: Level = new ClassicLevel<string, string>(location, {
     keyEncoding: "utf8",
     valueEncoding: "utf8",
@@ -93,6 +102,8 @@ class LevelStore implements LevelPushDB {
   /** The lane: each mutation's decision starts after the previous one's ended. */
   private tail: Promise<unknown> = Promise.resolve();
   private closing: Promise<void> | null = null;
+  /** The reopen after a failed batch, shared by every operation while it runs. */
+  private healing: Promise<void> | null = null;
 
   constructor(
     private readonly db: Level,
@@ -104,11 +115,13 @@ class LevelStore implements LevelPushDB {
 
   async getByChannelID(channelID: string): Promise<PushRecord | undefined> {
     this.assertOpen();
+    await this.reopenIfClosed();
     return parseRecord(await this.db.get(recKey(channelID)));
   }
 
   async getByScope(scope: string): Promise<PushRecord | undefined> {
     this.assertOpen();
+    await this.reopenIfClosed();
     // One snapshot for both reads, so a record moving scopes in between is never half-seen.
     const snapshot = this.db.snapshot();
     try {
@@ -123,6 +136,7 @@ class LevelStore implements LevelPushDB {
 
   async getAll(): Promise<PushRecord[]> {
     this.assertOpen();
+    await this.reopenIfClosed();
     const values = await this.db.values(prefixRange(REC)).all();
     return values.map((value) => decodeRecord(value));
   }
@@ -164,6 +178,7 @@ class LevelStore implements LevelPushDB {
 
   async getUAID(): Promise<string | null> {
     this.assertOpen();
+    await this.reopenIfClosed();
     return (await this.db.get(UAID_KEY)) ?? null;
   }
 
@@ -173,6 +188,7 @@ class LevelStore implements LevelPushDB {
 
   async getBroadcasts(): Promise<Record<string, string>> {
     this.assertOpen();
+    await this.reopenIfClosed();
     const entries = await this.db.iterator(prefixRange(BC)).all();
     const out: Record<string, string> = {};
     for (const [key, version] of entries) out[key.slice(BC.length)] = version;
@@ -197,12 +213,58 @@ class LevelStore implements LevelPushDB {
   }
 
   /**
+   * After a failed batch: close and open the database again, so recovery starts a fresh log.
+   * Recovery writes what the log held to a table first, so without room for it the store stays
+   * open for reads and the write fails; the next write tries again, and the store heals by
+   * itself once there is room.
+   */
+  private heal(): Promise<void> {
+    if (!this.writer.needsReopen) return Promise.resolve();
+    this.healing ??= (async () => {
+      try {
+        await this.writer.drain();
+        await this.checkRoomToRecover();
+        if (this.db.status === "open") await this.db.close();
+        await this.db.open();
+        this.writer.needsReopen = false;
+      } finally {
+        this.healing = null;
+      }
+    })();
+    return this.healing;
+  }
+
+  /** A reopen that failed left the database closed: reads try it again rather than fail for good. */
+  private async reopenIfClosed(): Promise<void> {
+    if (this.writer.needsReopen && this.db.status !== "open") await this.heal();
+  }
+
+  private async checkRoomToRecover(): Promise<void> {
+    let logBytes = 0;
+    // A runtime without statfs (it came in Node 18.15) just tries the reopen.
+    const info = await fsp.statfs?.(this.location).catch(() => null);
+    if (!info) return;
+    for (const name of await fsp.readdir(this.location)) {
+      if (name.endsWith(".log")) logBytes += (await fsp.stat(join(this.location, name))).size;
+    }
+    const needed = 2 * logBytes + RECOVERY_MARGIN;
+    const free = info.bavail * info.bsize;
+    if (free >= needed) return;
+    throw Object.assign(
+      new Error(
+        `PushDB at ${this.location}: a write failed and only ${free} bytes are free to recover (${needed} needed); retrying on the next write`,
+      ),
+      { code: "ENOSPC", cause: this.writer.failure },
+    );
+  }
+
+  /**
    * Decide a mutation in the lane, then wait for its batch to reach the disk. A mutation that
    * changed nothing still waits for the writes decided before it, since its answer may rest on them.
    */
   private transact<T>(body: (tx: Txn) => Promise<T>): Promise<T> {
     if (this.closing) return Promise.reject(closedError(this.location));
-    const decided = this.tail.then(() => this.decide(body));
+    const decided = this.tail.then(() => this.heal()).then(() => this.decide(body));
     this.tail = decided.catch(() => {});
     return decided.then(({ result, durable }) => durable.then(() => result));
   }
@@ -307,6 +369,8 @@ class GroupCommit {
   /** Bumped when a batch fails; decisions that straddle a failure are rejected. */
   epoch = 0;
   failure: unknown = null;
+  /** A batch failed: the database must be reopened before it is trusted again (LevelStore.heal). */
+  needsReopen = false;
   private seq = 0;
   private open: Batch | null = null;
   private inflight: Batch | null = null;
@@ -378,6 +442,7 @@ class GroupCommit {
   private fail(batch: Batch, err: unknown): void {
     this.epoch++;
     this.failure = err;
+    this.needsReopen = true;
     const queued = this.open;
     this.open = null;
     this.overlay.clear();
