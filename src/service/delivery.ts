@@ -371,11 +371,6 @@ export class Delivery {
     });
   }
 
-  /** Held messages waiting for an observer (for tests and diagnostics). */
-  get held(): { messages: number; bytes: number } {
-    return { messages: this.#held.length, bytes: this.#heldBytes };
-  }
-
   /** Call when a push-message observer is added: held messages go on. */
   observerAdded(): void {
     this.#releaseHeld(true);

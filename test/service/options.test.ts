@@ -6,7 +6,7 @@
 
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createMemoryStorage, openMemoryPushDB } from "../../src/db/memory.ts";
-import { MAX_TIMER_DELAY, OPTION_RANGES, resolveOptions } from "../../src/service/options.ts";
+import { MAX_TIMER_DELAY, OPTION_RANGES, resolveOptions, timerDelay } from "../../src/service/options.ts";
 import { PushService, type PushServiceOptions } from "../../src/service/push-service.ts";
 import { FakeWebSocket } from "../helpers/fake-socket.ts";
 import { captureLogger } from "../helpers/logger.ts";
@@ -54,6 +54,12 @@ describe("option ranges", () => {
       );
     }
     expect(() => build("requestTimeout", Number.POSITIVE_INFINITY)()).toThrow(RangeError);
+  });
+
+  it("timerDelay keeps a delay computed at run time (from what a server did) below 2^31 ms", () => {
+    expect(timerDelay(2 ** 40)).toBe(MAX_TIMER_DELAY);
+    expect(timerDelay(-5)).toBe(0);
+    expect(timerDelay(1_500)).toBe(1_500);
   });
 
   it("wakeCheckInterval is 0 (off) or at least a second", () => {
