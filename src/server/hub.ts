@@ -6,8 +6,8 @@
 
 import type { Logger } from "../log.ts";
 import type { BroadcastRegistry } from "./broadcasts.ts";
+import type { Connection } from "./connection.ts";
 import type { ResolvedOptions } from "./options.ts";
-import type { Session } from "./session.ts";
 import type { MemoryStore, Notification } from "./store.ts";
 import type { TokenCodec } from "./tokens.ts";
 
@@ -22,9 +22,9 @@ export interface HubCounters {
 
 export class PushHub {
   /** Sessions that completed hello, by uaid: the newest connection wins. */
-  readonly sessions = new Map<string, Session>();
+  readonly sessions = new Map<string, Connection>();
   /** Every open socket, hello'd or not. */
-  readonly connections = new Set<Session>();
+  readonly connections = new Set<Connection>();
   readonly counters: HubCounters = { pushes: 0, direct: 0, stored: 0, dropped: 0 };
   /** Set once the HTTP side is listening. */
   endpointBase = "";

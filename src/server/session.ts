@@ -10,6 +10,7 @@ import WebSocket from "ws";
 import { Base64urlError, decode } from "../crypto/base64url.ts";
 import { deltaFor } from "./broadcasts.ts";
 import { type ClientMessage, JsonError, parseClientMessage } from "./client-messages.ts";
+import type { CloseKind, Connection } from "./connection.ts";
 import type { PushHub } from "./hub.ts";
 import { isExpired, type Notification } from "./store.ts";
 import { isCanonicalDashed, newUaid, parseUuid, toDashed } from "./uuid.ts";
@@ -23,12 +24,11 @@ const CLOSE = {
   unsupported: [1003, "UnsupportedMessage"],
   reset: [1000, "SM"],
   shutdown: [1001, "Shutdown"],
-} as const satisfies Record<string, readonly [number, string]>;
+} as const satisfies Record<CloseKind, readonly [number, string]>;
 
-type CloseKind = keyof typeof CLOSE;
 type State = "waiting-hello" | "ready" | "closed";
 
-export class Session {
+export class Session implements Connection {
   uaid: string | undefined;
   readonly #ws: WebSocket;
   readonly #hub: PushHub;
