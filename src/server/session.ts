@@ -193,17 +193,36 @@ export class Session implements Connection {
     }
     const uaid = this.uaid!;
     const chid = channelID.replaceAll("-", "");
-    this.#hub.store.addChannel(uaid, chid);
+    // autoconnect's answer to a database error: status 500, an empty endpoint, the socket stays.
+    const failed = { messageType: "register", channelID, status: 500, pushEndpoint: "" };
+    const { store } = this.#hub;
+    if (store.failure) return this.#send(failed);
+    const added = store.addChannel(uaid, chid);
     const pushEndpoint = this.#hub.endpointFor(uaid, chid, vapidKey);
     const reply = { messageType: "register", channelID, status: 200, pushEndpoint };
+    if (!store.durable) return this.#send(reply);
     // With a state directory, an endpoint is handed out only once its channel is on disk.
-    if (this.#hub.store.durable) void this.#hub.store.flushed().then(() => this.#send(reply));
-    else this.#send(reply);
+    store.flushed().then(
+      () => this.#send(reply),
+      () => {
+        if (added) store.removeChannel(uaid, chid);
+        this.#send(failed);
+      },
+    );
   }
 
   #onUnregister(chid: string): void {
-    this.#hub.store.removeChannel(this.uaid!, chid);
-    this.#send({ messageType: "unregister", channelID: toDashed(chid), status: 200 });
+    const { store } = this.#hub;
+    const reply = (status: number) =>
+      this.#send({ messageType: "unregister", channelID: toDashed(chid), status });
+    if (store.failure) return reply(500);
+    store.removeChannel(this.uaid!, chid);
+    if (!store.durable) return reply(200);
+    // The removal stays in memory and reaches the disk once writes work again.
+    store.flushed().then(
+      () => reply(200),
+      () => reply(500),
+    );
   }
 
   #onAck(updates: { chid: string; version: string }[]): void {
