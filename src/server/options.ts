@@ -118,7 +118,8 @@ export function resolveOptions(options: PushServerOptions = {}): ResolvedOptions
   return {
     host: nonEmptyString("host", options.host ?? "127.0.0.1"),
     port: num("port", 8080),
-    endpointPort: options.endpointPort === undefined ? undefined : inRange("endpointPort", options.endpointPort),
+    endpointPort:
+      options.endpointPort === undefined ? undefined : inRange("endpointPort", options.endpointPort),
     endpointURL: options.endpointURL === undefined ? undefined : httpURL("endpointURL", options.endpointURL),
     msgLimit: num("msgLimit", 150),
     maxDataBytes: num("maxDataBytes", 5630),
@@ -127,7 +128,8 @@ export function resolveOptions(options: PushServerOptions = {}): ResolvedOptions
     autoPingInterval: num("autoPingInterval", 300_000),
     autoPingTimeout: num("autoPingTimeout", 4000),
     minPingInterval: num("minPingInterval", 45_000),
-    megaphoneURL: options.megaphoneURL === undefined ? undefined : httpURL("megaphoneURL", options.megaphoneURL),
+    megaphoneURL:
+      options.megaphoneURL === undefined ? undefined : httpURL("megaphoneURL", options.megaphoneURL),
     megaphonePollInterval: num("megaphonePollInterval", 30_000),
     broadcasts: broadcasts(options.broadcasts ?? {}),
     cryptoKey: cryptoKey(options.cryptoKey),

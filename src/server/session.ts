@@ -196,16 +196,24 @@ export class Session implements Connection {
     // autoconnect's answer to a database error: status 500, an empty endpoint, the socket stays.
     const failed = { messageType: "register", channelID, status: 500, pushEndpoint: "" };
     const { store } = this.#hub;
-    if (store.failure) return this.#send(failed);
+    if (store.failure) {
+      this.#send(failed);
+      return;
+    }
+    const newUser = store.getUser(uaid) === undefined;
     const added = store.addChannel(uaid, chid);
     const pushEndpoint = this.#hub.endpointFor(uaid, chid, vapidKey);
     const reply = { messageType: "register", channelID, status: 200, pushEndpoint };
-    if (!store.durable) return this.#send(reply);
+    if (!store.durable) {
+      this.#send(reply);
+      return;
+    }
     // With a state directory, an endpoint is handed out only once its channel is on disk.
     store.flushed().then(
       () => this.#send(reply),
       () => {
-        if (added) store.removeChannel(uaid, chid);
+        if (newUser) store.removeUser(uaid);
+        else if (added) store.removeChannel(uaid, chid);
         this.#send(failed);
       },
     );
@@ -215,9 +223,15 @@ export class Session implements Connection {
     const { store } = this.#hub;
     const reply = (status: number) =>
       this.#send({ messageType: "unregister", channelID: toDashed(chid), status });
-    if (store.failure) return reply(500);
+    if (store.failure) {
+      reply(500);
+      return;
+    }
     store.removeChannel(this.uaid!, chid);
-    if (!store.durable) return reply(200);
+    if (!store.durable) {
+      reply(200);
+      return;
+    }
     // The removal stays in memory and reaches the disk once writes work again.
     store.flushed().then(
       () => reply(200),

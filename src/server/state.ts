@@ -6,12 +6,12 @@
  *
  * Keys: `u!<uaid>` → read pointer, `c!<uaid>!<chid>`, `s!<uaid>!<sortkey, 16 digits>` and
  * `t!<uaid>!<chid>:<topic>` → a notification, `b!<id>` → broadcast version, `key` → the token
- * secret (hex). Every value is JSON.
+ * secret (hex). Every value is JSON. The directory is private: 0700, its files 0600.
  */
 
 import { randomBytes } from "node:crypto";
-import { mkdir } from "node:fs/promises";
 import type { ClassicLevel } from "classic-level";
+import { makeFilesPrivate, makePrivateDir } from "../db/private-dir.ts";
 import type { Logger } from "../log.ts";
 import { BroadcastRegistry } from "./broadcasts.ts";
 import type { ResolvedOptions } from "./options.ts";
@@ -85,7 +85,8 @@ async function openLevelState(location: string, opts: ResolvedOptions): Promise<
 }
 
 async function openLevel(location: string): Promise<Level> {
-  await mkdir(location, { recursive: true });
+  // It holds the token secret: whoever reads it can mint endpoints.
+  await makePrivateDir(location);
   // Loaded on demand: the native binding is only needed when the state is kept on disk.
   const { ClassicLevel } = await import("classic-level");
   const db: Level = new ClassicLevel<string, string>(location, {
@@ -103,6 +104,7 @@ async function openLevel(location: string): Promise<Level> {
       { cause: err },
     );
   }
+  await makeFilesPrivate(location);
   return db;
 }
 
@@ -298,11 +300,14 @@ class LevelJournal implements StoreJournal {
     const seconds = ((Date.now() - this.#failedAt) / 1000).toFixed(1);
     this.#failure = undefined;
     this.#logged.clear();
-    this.#logger.info(`push-server: writing state works again after ${seconds} s (${changes.size} kept changes written)`);
+    this.#logger.info(
+      `push-server: writing state works again after ${seconds} s (${changes.size} kept changes written)`,
+    );
     for (const waiter of waiters) waiter.resolve();
-    if (this.#pending.size > 0 && !this.#closed) this.#writing ??= this.#drain().finally(() => {
-      this.#writing = undefined;
-    });
+    if (this.#pending.size > 0 && !this.#closed)
+      this.#writing ??= this.#drain().finally(() => {
+        this.#writing = undefined;
+      });
   }
 }
 
