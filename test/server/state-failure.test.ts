@@ -153,3 +153,19 @@ it("a direct delivery needs no disk: a connected user gets its push with 201 whi
   const [frame] = await client.notifications(1);
   expect(frame).toMatchObject({ version: messageIdOf(direct) });
 });
+
+it("an unregister while writes fail gets status 500 and keeps the channel; after recovery it goes through", async () => {
+  const { server, logger } = await start();
+  const { client } = await connectHello(server);
+  const { channelID, endpoint } = await client.subscribe();
+  faults.batch = true;
+  expect(await client.register()).toMatchObject({ status: 500 });
+  client.send({ messageType: "unregister", channelID });
+  expect(await client.nextOfType("unregister")).toMatchObject({ channelID, status: 500 });
+  expect(server.stats().channels).toBe(1);
+  faults.batch = false;
+  await until("recovery", () => logger.lines.some((l) => l.message.includes("writing state works again")));
+  client.send({ messageType: "unregister", channelID });
+  expect(await client.nextOfType("unregister")).toMatchObject({ channelID, status: 200 });
+  expect((await push(endpoint, { body: "gone" })).status).toBe(410);
+});
