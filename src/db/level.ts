@@ -206,7 +206,7 @@ class LevelStore implements LevelPushDB {
    * decision reads a closed handle; while it fails (disk still full) each mutation rejects.
    */
   private async reopen(): Promise<void> {
-    if (this.db.status === "open") await this.db.close();
+    if (this.db.status === "open") await this.db.close().catch(() => {});
     try {
       await this.db.open();
     } catch (err) {

@@ -288,8 +288,10 @@ class LevelJournal implements StoreJournal {
     this.#pending = new Map();
     const waiters = this.#pendingWaiters.splice(0);
     try {
-      await this.#db?.close();
+      const failed = this.#db;
       this.#db = undefined;
+      // A handle that failed may fail to close as well; its lock goes with it either way.
+      await failed?.close().catch(() => {});
       this.#db = await this.#reopen();
       await this.#db.batch(toOps(changes));
     } catch (err) {
