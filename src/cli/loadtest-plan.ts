@@ -15,6 +15,7 @@ import type { RunProgress } from "../loadtest/runner.ts";
 import { loadScenarios, ScenarioModuleError } from "../loadtest/scenario-module.ts";
 import { parseStatsdAddress } from "../loadtest/statsd.ts";
 import { type PlanRunConfig, runPlan } from "../loadtest/workers.ts";
+import { withoutCredentials } from "../url-credentials.ts";
 import {
   booleanOption,
   choiceOption,
@@ -68,7 +69,7 @@ export async function runPlanCommand(values: ParsedValues, ctx: CliContext): Pro
   const until =
     config.durationMs === null ? "until every user finished" : `for ${config.durationMs / 1000} s`;
   status.line(
-    `push-agent loadtest: ${plans.join(" | ")} against ${serverURL} on ${workers} worker(s), ${until} (Ctrl+C stops early)`,
+    `push-agent loadtest: ${plans.join(" | ")} against ${withoutCredentials(serverURL)} on ${workers} worker(s), ${until} (Ctrl+C stops early)`,
   );
   let snapshots = 0;
   let report: ScenarioReport;

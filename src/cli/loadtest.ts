@@ -11,6 +11,7 @@
 import { formatProgress, formatReport, type LoadTestReport, runLoadTest } from "../loadtest/index.ts";
 import type { Logger } from "../log.ts";
 import { isLoopbackHost } from "../transport/websocket.ts";
+import { withoutCredentials } from "../url-credentials.ts";
 import {
   booleanOption,
   integerOption,
@@ -227,7 +228,7 @@ async function loadtest(args: LoadTestArgs, ctx: CliContext): Promise<number> {
   const plural = args.subscriptions === 1 ? "" : "s";
   status.line(
     `push-agent loadtest: ${args.agents} agents × ${args.subscriptions} subscription${plural} ` +
-      `against ${args.serverURL} for ${args.durationMs / 1000} s (Ctrl+C stops early)`,
+      `against ${withoutCredentials(args.serverURL)} for ${args.durationMs / 1000} s (Ctrl+C stops early)`,
   );
   let snapshots = 0;
   let report: LoadTestReport;

@@ -1,6 +1,8 @@
 /**
  * The durable Node PushDB on LevelDB (classic-level), exported from `push-agent/node` only.
  *
+ * The directory is private: 0700, its files 0600 (see private-dir.ts).
+ *
  * Keys: `rec!<channelID>` → the record as JSON (binary fields base64url, Infinity quota as a
  * string), `scope!<scope>` → channelID (the unique scope index, written in the same batch as
  * its record), `meta!uaid` → uaid, `bc!<id>` → broadcast version.
@@ -11,11 +13,14 @@
  * `batch(..., { sync: true })`. A mutation resolves only once its batch has reached the disk.
  * Decided-but-unwritten changes live in an overlay that later decisions read through, so the
  * lane never waits for the disk. Plain reads see committed data only.
+ *
+ * A failed batch (disk full, I/O error) rejects every mutation in it and in the batch behind it,
+ * so the caller never acks what is not on disk; the next mutation first reopens the handle.
  */
 
-import { mkdir } from "node:fs/promises";
 import { ClassicLevel } from "classic-level";
 import { decode, encode } from "../crypto/base64url.ts";
+import { makeFilesPrivate, makePrivateDir } from "./private-dir.ts";
 import {
   ConstraintError,
   isValidRecord,
@@ -65,7 +70,7 @@ export async function openLevelPushDB(
   location: string,
   options: LevelPushDBOptions = {},
 ): Promise<LevelPushDB> {
-  await mkdir(location, { recursive: true });
+  await makePrivateDir(location);
   const db: Level = new ClassicLevel<string, string>(location, {
     keyEncoding: "utf8",
     valueEncoding: "utf8",
@@ -75,6 +80,7 @@ export async function openLevelPushDB(
   } catch (err) {
     throw openError(location, err);
   }
+  await makeFilesPrivate(location);
   return new LevelStore(db, location, options.sync ?? true);
 }
 
@@ -192,6 +198,24 @@ class LevelStore implements LevelPushDB {
     return this.closing;
   }
 
+  /**
+   * After a failed batch the handle is not written to again: LevelDB may have left half a record
+   * in its log, and a record appended after it can vanish on the next open (seen on a full
+   * tmpfs: writes that resolved after the space came back were gone after a restart). Reopening
+   * replays the log up to the last whole record and starts a new one. Runs in the lane, so no
+   * decision reads a closed handle; while it fails (disk still full) each mutation rejects.
+   */
+  private async reopen(): Promise<void> {
+    if (this.db.status === "open") await this.db.close().catch(() => {});
+    try {
+      await this.db.open();
+    } catch (err) {
+      throw openError(this.location, err);
+    }
+    await makeFilesPrivate(this.location);
+    this.writer.failure = null;
+  }
+
   private assertOpen(): void {
     if (this.closing) throw closedError(this.location);
   }
@@ -208,6 +232,7 @@ class LevelStore implements LevelPushDB {
   }
 
   private async decide<T>(body: (tx: Txn) => Promise<T>): Promise<{ result: T; durable: Promise<void> }> {
+    if (this.writer.failure !== null) await this.reopen();
     const epoch = this.writer.epoch;
     const tx = new Txn(this.db, this.writer.overlay);
     const result = await body(tx);
