@@ -58,8 +58,10 @@ export class Pusher {
   sent = 0;
   /** Pushes that reached the right agent's observer, once each. */
   received = 0;
-  /** POSTs refused (non-2xx), failed on the network, or unfinished when the run ended. */
+  /** POSTs refused (non-2xx) or failed on the network. */
   failed = 0;
+  /** POSTs with no answer when the drain window ended (set by finish()). */
+  inFlightAtEnd = 0;
   /** Pushes the schedule asked for but the sender was too far behind to send. */
   skipped = 0;
   /** Pushes seen a second time, after their POST failed, or with an unreadable payload. */
@@ -128,15 +130,15 @@ export class Pusher {
     });
   }
 
-  /** Freeze the counters: POSTs still running count as failed, later answers are ignored. */
+  /**
+   * Freeze the counters: POSTs still running are in flight at the end (unfinished, neither
+   * failed nor lost), later answers are ignored.
+   */
   finish(): void {
     this.stopSending();
     if (this.#finished) return;
     this.#finished = true;
-    if (this.#inFlight > 0) {
-      this.failed += this.#inFlight;
-      this.#options.errors.add("a POST had no answer when the run ended");
-    }
+    this.inFlightAtEnd = this.#inFlight;
   }
 
   /** An agent's push-message observer saw `text` for `scope` at time `at`. */

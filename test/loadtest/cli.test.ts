@@ -95,7 +95,9 @@ describe("push-agent loadtest against the local server", () => {
       /^ {2}connections {4}2 connected at the end, peak 2 of 2 started; 0 failed/m,
     );
     expect(result.stdout).toMatch(/^ {2}registrations {2}6 ok, 0 failed$/m);
-    expect(result.stdout).toMatch(/^ {2}pushes {9}0 sent, 0 received, 0 lost, 0 failed$/m);
+    expect(result.stdout).toMatch(
+      /^ {2}pushes {9}0 sent, 0 received, 0 lost, 0 failed, 0 in flight at the end \(drain 5\.0s\)$/m,
+    );
     expect(result.stdout).toMatch(/^ {2}push latency {3}-$/m);
     expect(server.stats().channels).toBe(6);
   });
