@@ -191,8 +191,9 @@ export class ScenarioRunner {
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
     for (const cancel of [...this.#cancels]) cancel();
-    await Promise.allSettled([...this.#active]);
+    // POSTs still waiting for an answer end now rather than at their timeout.
     this.#poster.close();
+    await Promise.allSettled([...this.#active]);
     this.#idle?.();
   }
 

@@ -53,10 +53,12 @@ export interface PushLedger {
   changed(): void;
 }
 
-/** One relay push this user sent, until it arrives. */
+/** One relay push this user sent. A push can arrive before its POST is answered. */
 interface SentPush {
   at: number;
-  state: "unanswered" | "accepted" | "arrived";
+  /** The POST has its answer (or failed). */
+  answered: boolean;
+  arrived: boolean;
 }
 
 /** What every virtual user of a run shares. */
@@ -97,6 +99,8 @@ export class VirtualUser implements ScenarioContext {
   #client: ProtocolClient | null = null;
   #timers: Map<string, number> | null = null;
   #sent: Map<string, SentPush[]> | null = null;
+  /** Relay pushes whose POST has no answer yet, arrived or not. */
+  readonly #unanswered = new Set<SentPush>();
   #agents: ServiceUserAgent[] | null = null;
   #waits: Set<() => void> | null = null;
   #stopped = false;
@@ -155,18 +159,16 @@ export class VirtualUser implements ScenarioContext {
     let lost = 0;
     let inFlight = 0;
     for (const pushes of this.#sent?.values() ?? []) {
-      for (const push of pushes) {
-        if (push.state === "accepted") lost++;
-        else if (push.state === "unanswered") inFlight++;
-        push.state = "arrived";
-      }
+      for (const push of pushes) if (push.answered && !push.arrived) lost++;
     }
+    for (const push of this.#unanswered) if (!push.arrived) inFlight++;
+    owed.accepted -= lost;
+    owed.unanswered -= this.#unanswered.size;
+    this.#unanswered.clear();
     this.#sent = null;
     if (lost > 0) sink.counter(METRIC.lost, lost);
     if (inFlight > 0) sink.counter(METRIC.inFlightAtEnd, inFlight);
-    owed.accepted -= lost;
-    owed.unanswered -= inFlight;
-    if (lost + inFlight > 0) owed.changed();
+    owed.changed();
   }
 
   // ---- raw protocol level
@@ -354,15 +356,16 @@ export class VirtualUser implements ScenarioContext {
     try {
       ({ status, body } = await run.poster.post(built));
     } catch (error) {
-      if (key && push) this.#forget(key, push);
+      // Cut off by the stop: close() counts it in flight at the end.
       if (this.stopped) throw new ScenarioStopped("stopped");
+      if (key && push) this.#forget(key, push);
       run.sink.counter(`${METRIC.errorPrefix}http`);
       run.errors.add(`POST failed: ${describeError(error)}`);
       return { status: 0, body: describeError(error), ms: run.now() - startedAt };
     }
     const ms = run.now() - startedAt;
     if (status >= 200 && status < 300) {
-      if (push) this.#accepted(push);
+      if (push) this.#answered(push, true);
       run.sink.counter(METRIC.sent);
       if (built.body) run.sink.counter(METRIC.sentBytes, built.body.byteLength);
     } else {
@@ -473,46 +476,42 @@ export class VirtualUser implements ScenarioContext {
 
   #remember(key: string, at: number): SentPush {
     this.#sent ??= new Map();
-    const push: SentPush = { at, state: "unanswered" };
+    const push: SentPush = { at, answered: false, arrived: false };
     const pushes = this.#sent.get(key);
     if (pushes) pushes.push(push);
     else this.#sent.set(key, [push]);
+    this.#unanswered.add(push);
     this.#run.owed.unanswered++;
     return push;
   }
 
-  /** The server accepted the push (unless it already arrived). */
-  #accepted(push: SentPush): void {
-    if (push.state !== "unanswered") return;
-    push.state = "accepted";
+  /** The POST has its answer: accepted (owed until it arrives) or not. */
+  #answered(push: SentPush, accepted: boolean): void {
+    if (!this.#unanswered.delete(push)) return;
+    push.answered = true;
     const { owed } = this.#run;
     owed.unanswered--;
-    owed.accepted++;
+    if (accepted && !push.arrived) owed.accepted++;
     owed.changed();
   }
 
   /** The push arrived: no longer owed. */
   #settle(push: SentPush): void {
+    if (push.arrived) return;
+    push.arrived = true;
     const { owed } = this.#run;
-    if (push.state === "unanswered") owed.unanswered--;
-    else if (push.state === "accepted") owed.accepted--;
-    else return;
-    push.state = "arrived";
+    if (push.answered) owed.accepted--;
     owed.changed();
   }
 
-  /** The POST failed or was refused: nothing was promised (unless it arrived anyway). */
+  /** The POST failed or was refused: nothing was promised, the push is no longer expected. */
   #forget(key: string, push: SentPush): void {
+    this.#answered(push, false);
     const pushes = this.#sent?.get(key);
     const index = pushes?.indexOf(push) ?? -1;
     if (index < 0) return;
     pushes!.splice(index, 1);
     if (pushes!.length === 0) this.#sent!.delete(key);
-    if (push.state === "unanswered") {
-      this.#run.owed.unanswered--;
-      this.#run.owed.changed();
-    }
-    push.state = "arrived";
   }
 
   /** Relay pushes that came in unread (the drain window, or a user closing): counted as received. */

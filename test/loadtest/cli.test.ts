@@ -189,6 +189,16 @@ describe("push-agent loadtest arguments", () => {
     ["a negative duration", ["--server", url, "--duration", "-1"], /--duration/],
     ["a rate that is not a number", ["--server", url, "--rate", "fast"], /--rate must be a number from 0/],
     [
+      "a negative drain window",
+      ["--server", url, "--drain", "-1"],
+      /--drain must be a number from 0 to 86400/,
+    ],
+    [
+      "a drain window over a day",
+      ["--server", url, "--drain", "90000"],
+      /--drain must be a number from 0 to 86400/,
+    ],
+    [
       "a tiny payload",
       ["--server", url, "--payload-bytes", "8"],
       /--payload-bytes must be a whole number 16-3993/,
