@@ -188,11 +188,7 @@ describe("push-agent loadtest arguments", () => {
     ["a zero duration", ["--server", url, "--duration", "0"], /--duration must be more than 0 seconds/],
     ["a negative duration", ["--server", url, "--duration", "-1"], /--duration/],
     ["a rate that is not a number", ["--server", url, "--rate", "fast"], /--rate must be a number from 0/],
-    [
-      "a negative drain window",
-      ["--server", url, "--drain", "-1"],
-      /--drain must be a number from 0 to 86400/,
-    ],
+    ["a negative drain window", ["--server", url, "--drain", "-1"], /--drain/],
     [
       "a drain window over a day",
       ["--server", url, "--drain", "90000"],
