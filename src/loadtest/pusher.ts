@@ -19,6 +19,7 @@ import { buildRequest, type VapidDetails } from "../server/send.ts";
 import type { ErrorLog } from "./error-log.ts";
 import { LatencyHistogram } from "./histogram.ts";
 import type { PostResult, PushPoster } from "./poster.ts";
+import { untilSettled } from "./settled.ts";
 
 /** What the sender needs of a subscription: its PushSubscription.toJSON() and its scope. */
 export interface PushTarget {
@@ -118,16 +119,13 @@ export class Pusher {
   /** Resolves once every POST has its answer and every accepted push arrived, or after timeoutMs. */
   drain(timeoutMs: number): Promise<void> {
     this.stopSending();
-    if (this.#settled()) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.#settledWaiter = null;
-        resolve();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      this.#settledWaiter = done;
-    });
+    return untilSettled(
+      () => this.#settled(),
+      timeoutMs,
+      (wake) => {
+        this.#settledWaiter = wake;
+      },
+    );
   }
 
   /**

@@ -16,6 +16,7 @@ import { type PayloadMode, RequestBuilder } from "./payload.ts";
 import { type PlanEntry, parsePlans } from "./plan.ts";
 import { PushPoster } from "./poster.ts";
 import type { ScenarioArgs, ScenarioDefinition } from "./scenario-types.ts";
+import { untilSettled } from "./settled.ts";
 import { type PushLedger, type RunContext, VirtualUser } from "./virtual-user.ts";
 
 export interface RunnerOptions {
@@ -169,19 +170,13 @@ export class ScenarioRunner {
     this.#starting = 0;
     // Pushes that came in before the window and nobody read yet are back already.
     for (const user of this.#users) user.collectArrivals();
-    const settled = () => this.#owed.unanswered + this.#owed.accepted === 0;
-    if (settled() || timeoutMs === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.#drainCheck = null;
-        resolve();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      this.#drainCheck = () => {
-        if (settled()) done();
-      };
-    });
+    return untilSettled(
+      () => this.#owed.unanswered + this.#owed.accepted === 0,
+      timeoutMs,
+      (wake) => {
+        this.#drainCheck = wake;
+      },
+    );
   }
 
   /** Stop starting, stop every user (their waits end, sockets close), close the sender. */
