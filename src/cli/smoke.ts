@@ -8,7 +8,7 @@ import { formatSmokeResult, runSmoke, type SmokeResult } from "../loadtest/smoke
 import { withoutCredentials } from "../url-credentials.ts";
 import { booleanOption, type ParsedValues, stringOption } from "./args.ts";
 import { defineCommand } from "./command.ts";
-import { secondsOption, serverOption } from "./loadtest.ts";
+import { secondsOption, serverOption } from "./loadtest-shared.ts";
 
 export const smokeCommand = defineCommand(
   {

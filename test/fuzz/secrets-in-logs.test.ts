@@ -25,6 +25,8 @@ import { CrashCounter, ReliabilityLog } from "../faults/support/report.ts";
 import { testDecryptWorkers } from "../helpers/decrypt-workers.ts";
 import { captureLogger } from "../helpers/logger.ts";
 
+const crashes = new CrashCounter().install();
+afterAll(() => crashes.uninstall());
 const log = new ReliabilityLog("secrets-in-logs");
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -138,7 +140,7 @@ describe("hostile input: secrets never reach the logs", () => {
       delivered: inbox.distinct,
       duplicated: inbox.duplicates,
       lost: 4 - inbox.distinct,
-      crashes: 0,
+      crashes: crashes.total,
       notes: `${logger.lines.length} log lines (${logger.lines.filter((l) => l.level === "debug").length} debug) searched for ${secrets.length} secret forms (JWK d b64url/hex, auth secret b64url/b64/hex/JSON bytes, endpoint, token, 11-char token prefix): 0 found; endpoints only as shortEndpoint; 1 decrypt error (not delivered, by design)`,
     });
   });
