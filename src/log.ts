@@ -27,14 +27,6 @@ export function shortEndpoint(endpoint: string): string {
   }
 }
 
-/**
- * A URL's user:password (`wss://user:secret@host/`) is a credential: text that goes to a log
- * keeps every URL in it, without the part before `@`.
- */
-export function withoutCredentials(text: string): string {
-  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^/\s?#@]*@/gi, "$1");
-}
-
 /** The one-line text of anything thrown. */
 export function describeError(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

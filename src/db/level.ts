@@ -1,6 +1,8 @@
 /**
  * The durable Node PushDB on LevelDB (classic-level), exported from `push-agent/node` only.
  *
+ * The directory is private: 0700, its files 0600 (see private-dir.ts).
+ *
  * Keys: `rec!<channelID>` → the record as JSON (binary fields base64url, Infinity quota as a
  * string), `scope!<scope>` → channelID (the unique scope index, written in the same batch as
  * its record), `meta!uaid` → uaid, `bc!<id>` → broadcast version.
@@ -12,16 +14,15 @@
  * Decided-but-unwritten changes live in an overlay that later decisions read through, so the
  * lane never waits for the disk. Plain reads see committed data only.
  *
- * A failed batch (a full disk, an I/O error) rejects every mutation in it and leaves the store
- * to be reopened by the next operation: LevelDB would go on appending to a log whose last record
- * was torn, and its recovery drops everything after that record, so later writes would resolve
- * and then vanish on the next open.
+ * A failed batch (disk full, I/O error) rejects every mutation in it and in the batch behind it,
+ * so the caller never acks what is not on disk; the handle is reopened before it is used again.
  */
 
 import * as fsp from "node:fs/promises";
 import { join } from "node:path";
 import { ClassicLevel } from "classic-level";
 import { decode, encode } from "../crypto/base64url.ts";
+import { makeFilesPrivate, makePrivateDir } from "./private-dir.ts";
 import {
   ConstraintError,
   isValidRecord,
@@ -74,7 +75,7 @@ export async function openLevelPushDB(
   location: string,
   options: LevelPushDBOptions = {},
 ): Promise<LevelPushDB> {
-  await fsp.mkdir(location, { recursive: true });
+  await makePrivateDir(location);
   const db: Level = new ClassicLevel<string, string>(location, {
     keyEncoding: "utf8",
     valueEncoding: "utf8",
@@ -84,6 +85,7 @@ export async function openLevelPushDB(
   } catch (err) {
     throw openError(location, err);
   }
+  await makeFilesPrivate(location);
   return new LevelStore(db, location, options.sync ?? true);
 }
 
@@ -102,7 +104,7 @@ class LevelStore implements LevelPushDB {
   /** The lane: each mutation's decision starts after the previous one's ended. */
   private tail: Promise<unknown> = Promise.resolve();
   private closing: Promise<void> | null = null;
-  /** The reopen after a failed batch, shared by every operation while it runs. */
+  /** The reopen after a failed batch, shared by every operation that needs it while it runs. */
   private healing: Promise<void> | null = null;
 
   constructor(
@@ -208,25 +210,28 @@ class LevelStore implements LevelPushDB {
     return this.closing;
   }
 
-  private assertOpen(): void {
-    if (this.closing) throw closedError(this.location);
-  }
-
   /**
-   * After a failed batch: close and open the database again, so recovery starts a fresh log.
-   * Recovery writes what the log held to a table first, so without room for it the store stays
-   * open for reads and the write fails; the next write tries again, and the store heals by
-   * itself once there is room.
+   * After a failed batch the handle is not written to again: LevelDB may have left half a record
+   * in its log, and a record appended after it can vanish on the next open (seen on a full
+   * tmpfs: writes that resolved after the space came back were gone after a restart). Reopening
+   * replays the log up to the last whole record and starts a new one. Runs in the lane, so no
+   * decision reads a closed handle. Recovery first writes what the log held to a table, so
+   * without room for that (statfs) the handle stays open for reads and the mutation rejects;
+   * the next one tries again, and the store heals by itself once there is room.
    */
-  private heal(): Promise<void> {
-    if (!this.writer.needsReopen) return Promise.resolve();
+  private reopen(): Promise<void> {
     this.healing ??= (async () => {
       try {
         await this.writer.drain();
         await this.checkRoomToRecover();
-        if (this.db.status === "open") await this.db.close();
-        await this.db.open();
-        this.writer.needsReopen = false;
+        if (this.db.status === "open") await this.db.close().catch(() => {});
+        try {
+          await this.db.open();
+        } catch (err) {
+          throw openError(this.location, err);
+        }
+        await makeFilesPrivate(this.location);
+        this.writer.failure = null;
       } finally {
         this.healing = null;
       }
@@ -234,9 +239,13 @@ class LevelStore implements LevelPushDB {
     return this.healing;
   }
 
-  /** A reopen that failed left the database closed: reads try it again rather than fail for good. */
+  /** A reopen that failed anyway left the handle closed: reads try again rather than fail for good. */
   private async reopenIfClosed(): Promise<void> {
-    if (this.writer.needsReopen && this.db.status !== "open") await this.heal();
+    if (this.writer.failure !== null && this.db.status !== "open") await this.reopen();
+  }
+
+  private assertOpen(): void {
+    if (this.closing) throw closedError(this.location);
   }
 
   private async checkRoomToRecover(): Promise<void> {
@@ -264,12 +273,13 @@ class LevelStore implements LevelPushDB {
    */
   private transact<T>(body: (tx: Txn) => Promise<T>): Promise<T> {
     if (this.closing) return Promise.reject(closedError(this.location));
-    const decided = this.tail.then(() => this.heal()).then(() => this.decide(body));
+    const decided = this.tail.then(() => this.decide(body));
     this.tail = decided.catch(() => {});
     return decided.then(({ result, durable }) => durable.then(() => result));
   }
 
   private async decide<T>(body: (tx: Txn) => Promise<T>): Promise<{ result: T; durable: Promise<void> }> {
+    if (this.writer.failure !== null) await this.reopen();
     const epoch = this.writer.epoch;
     const tx = new Txn(this.db, this.writer.overlay);
     const result = await body(tx);
@@ -369,8 +379,6 @@ class GroupCommit {
   /** Bumped when a batch fails; decisions that straddle a failure are rejected. */
   epoch = 0;
   failure: unknown = null;
-  /** A batch failed: the database must be reopened before it is trusted again (LevelStore.heal). */
-  needsReopen = false;
   private seq = 0;
   private open: Batch | null = null;
   private inflight: Batch | null = null;
@@ -442,7 +450,6 @@ class GroupCommit {
   private fail(batch: Batch, err: unknown): void {
     this.epoch++;
     this.failure = err;
-    this.needsReopen = true;
     const queued = this.open;
     this.open = null;
     this.overlay.clear();

@@ -11,7 +11,7 @@
  * ConnectionDelegate.
  */
 
-import { describeError, withoutCredentials } from "../log.ts";
+import { describeError } from "../log.ts";
 import {
   type HelloReply,
   helloFrame,
@@ -23,6 +23,7 @@ import {
 } from "../protocol/messages.ts";
 import { type ConnectFailure, failureKey } from "../transport/failure.ts";
 import { Transport, type TransportHandlers } from "../transport/websocket.ts";
+import { withoutCredentials } from "../url-credentials.ts";
 import { ReconnectBackoff } from "./backoff.ts";
 import type { ConnectionDelegate, ConnectionOptions, ConnectionState } from "./connection-types.ts";
 import { Liveness, type LivenessHost } from "./liveness.ts";
@@ -285,9 +286,7 @@ export class Connection {
         { protocols: this.#protocols, connectTimeout: this.#options.connectTimeout },
       );
     } catch (error) {
-      this.#options.logger.warn(
-        `push: cannot open the WebSocket: ${withoutCredentials(describeError(error))}`,
-      );
+      this.#options.logger.warn(`push: cannot open the WebSocket: ${this.#redact(describeError(error))}`);
       this.#reconnect();
       return;
     }
@@ -342,7 +341,7 @@ export class Connection {
     const key = failureKey(reason);
     const { logger } = this.#options;
     const server = this.#serverForLog;
-    const why = withoutCredentials(reason.message);
+    const why = this.#redact(reason.message);
     if (key === this.#lastFailureKey) logger.debug(`push: cannot connect to ${server}: ${why}`);
     else logger.warn(`push: cannot connect to ${server}: ${why}; retrying`);
     this.#lastFailureKey = key;
@@ -421,6 +420,11 @@ export class Connection {
     this.#noteActivity();
     this.#dispatch(result.message);
     this.#stopSweepIfIdle();
+  }
+
+  /** A runtime's error text may quote the URL it was given: quoted without its credentials. */
+  #redact(text: string): string {
+    return text.replaceAll(this.#options.serverURL, this.#serverForLog);
   }
 
   /**

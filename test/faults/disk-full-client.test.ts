@@ -7,57 +7,30 @@
  * injected failing store.
  */
 
-import { execFileSync } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openLevelPushDB } from "../../src/db/level.ts";
 import type { StoreErrorEvent } from "../../src/observers.ts";
-import { PushService } from "../../src/service/push-service.ts";
 import { FakeAutopush } from "../helpers/fake-autopush.ts";
-import { captureLogger } from "../helpers/logger.ts";
+import { fakeService } from "../helpers/fake-service.ts";
+import { mountTmpfs, type Tmpfs } from "../helpers/tmpfs.ts";
 import { CrashCounter, ReliabilityLog, SLOW } from "./support/report.ts";
 
 const log = new ReliabilityLog("disk-full-client");
 
-let mountPoint: string | null = null;
+let tmpfs: Tmpfs | null = null;
 let why = "";
 
 beforeAll(() => {
-  if (process.platform !== "linux" || process.getuid?.() !== 0) {
-    why = "needs root on Linux to mount a tmpfs";
-    return;
-  }
-  const dir = mkdtempSync(join(tmpdir(), "push-agent-diskfull-"));
-  try {
-    execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", dir], { stdio: "pipe" });
-    mountPoint = dir;
-  } catch (error) {
-    why = `cannot mount a tmpfs: ${String(error).split("\n")[0]}`;
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const mounted = mountTmpfs("1m");
+  if (mounted.ok) tmpfs = mounted.tmpfs;
+  else why = mounted.reason;
 });
 
 afterAll(() => {
   log.write();
-  if (!mountPoint) return;
-  execFileSync("umount", [mountPoint], { stdio: "pipe" });
-  rmSync(mountPoint, { recursive: true, force: true });
+  tmpfs?.unmount();
 });
-
-/** Fill the file system until it refuses a write. */
-function fill(path: string): void {
-  const fd = openSync(path, "w");
-  const chunk = Buffer.alloc(4096, 1);
-  try {
-    for (;;) writeSync(fd, chunk);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOSPC") throw error;
-  } finally {
-    closeSync(fd);
-  }
-}
 
 async function waitFor(done: () => boolean, what: string, ms = 30_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -69,25 +42,15 @@ async function waitFor(done: () => boolean, what: string, ms = 30_000): Promise<
 
 describe("the client store on a full disk", () => {
   it("leaves every message it could not record unacked; all reach the app and are acked once there is room", async (context) => {
-    if (!mountPoint) {
+    if (!tmpfs) {
       context.skip(why);
       return;
     }
     const count = SLOW ? 200 : 40;
     const crashes = new CrashCounter().install();
-    const location = join(mountPoint, "db");
-    const filler = join(mountPoint, "filler");
+    const location = join(tmpfs.dir, "db");
     const db = await openLevelPushDB(location);
-    const server = new FakeAutopush();
-    const logger = captureLogger();
-    const service = new PushService({
-      serverURL: "wss://push.example/",
-      WebSocket: server.WebSocket,
-      db,
-      logger,
-      retryBaseInterval: 20,
-      wakeCheckInterval: 0,
-    });
+    const { service, server, logger } = fakeService({ retryBaseInterval: 20 }, new FakeAutopush(), db);
     try {
       await service.start();
       await service.ready();
@@ -98,7 +61,7 @@ describe("the client store on a full disk", () => {
       service.observe("push-message", ({ messageId }) => void deliveries.push(messageId));
       service.observe("store-error", (event) => void storeErrors.push(event));
 
-      fill(filler);
+      tmpfs.fill();
       // One at a time: messages in flight together share one store write (group commit), and a
       // full page of the log file still takes a few small writes before the disk refuses.
       const versions = Array.from({ length: count }, (_, i) => `full-${i}`);
@@ -111,7 +74,7 @@ describe("the client store on a full disk", () => {
       expect(storeErrors.length, "the full disk refused no write").toBeGreaterThanOrEqual(3);
       const ackedWhileFull = server.acks().size;
       for (const version of versions.slice(pushed)) server.notify(channelID, version);
-      rmSync(filler);
+      tmpfs.free();
       await waitFor(() => server.unacked.size === 0, "every message acked once there is room");
 
       const acks = server.acks();

@@ -66,31 +66,35 @@ describe("PushService options over their whole space", () => {
     });
   });
 
-  it("no allowed combination floods the server, wedges ready() or leaves a push unacked over a simulated day", async () => {
-    const seed = testSeed();
-    const stats = emptyDayStats();
-    const numRuns = SLOW ? 200 : 12;
-    try {
-      await fc.assert(
-        fc.asyncProperty(dayPlanArb, (plan) => runDay(plan, stats)),
-        { numRuns, seed, endOnFailure: true, includeErrorInReport: true },
-      );
-    } catch (error) {
-      throw new Error(`option fuzz failed with seed ${seed} (SEED=${seed} replays it): ${String(error)}`);
-    }
-    expect(stats.runs).toBe(numRuns);
-    log.add({
-      id: "H7-option-days",
-      category: "hostile",
-      title:
-        "allowed PushService option combinations, each for a simulated day against a scripted server (drops, pushes, a late observer)",
-      runs: stats.runs,
-      sent: stats.pushes,
-      delivered: stats.delivered,
-      duplicated: stats.duplicated,
-      lost: stats.pushes - stats.delivered,
-      crashes: stats.crashes,
-      notes: `${stats.hours} simulated hours, ${stats.connections} connections; at most ${stats.maxConnectionsPerHour} connections and ${stats.maxFramesPerHour} client frames in any hour; longest ready() wait ${Math.round(stats.maxReadyWait / 1000)} s; seed ${seed}`,
-    });
-  }, SLOW ? 900_000 : 120_000);
+  it(
+    "no allowed combination floods the server, wedges ready() or leaves a push unacked over a simulated day",
+    async () => {
+      const seed = testSeed();
+      const stats = emptyDayStats();
+      const numRuns = SLOW ? 200 : 12;
+      try {
+        await fc.assert(
+          fc.asyncProperty(dayPlanArb, (plan) => runDay(plan, stats)),
+          { numRuns, seed, endOnFailure: true, includeErrorInReport: true },
+        );
+      } catch (error) {
+        throw new Error(`option fuzz failed with seed ${seed} (SEED=${seed} replays it): ${String(error)}`);
+      }
+      expect(stats.runs).toBe(numRuns);
+      log.add({
+        id: "H7-option-days",
+        category: "hostile",
+        title:
+          "allowed PushService option combinations, each for a simulated day against a scripted server (drops, pushes, a late observer)",
+        runs: stats.runs,
+        sent: stats.pushes,
+        delivered: stats.delivered,
+        duplicated: stats.duplicated,
+        lost: stats.pushes - stats.delivered,
+        crashes: stats.crashes,
+        notes: `${stats.hours} simulated hours, ${stats.connections} connections; at most ${stats.maxConnectionsPerHour} connections and ${stats.maxFramesPerHour} client frames in any hour; longest ready() wait ${Math.round(stats.maxReadyWait / 1000)} s; seed ${seed}`,
+      });
+    },
+    SLOW ? 900_000 : 120_000,
+  );
 });
