@@ -80,7 +80,7 @@ export class Delivery {
    * came in on: a copy arriving meanwhile waits for the first one's outcome, so the server never
    * hears "done" (any ack code drops the message) before the app has finished with it.
    */
-  // Both maps exist only while messages are in flight: an idle service holds none (issue 15).
+  // Both maps exist only while messages are in flight: an idle service holds none.
   #inFlight: Map<string, Set<number>> | null = null;
   /** Per channel, the tail of the observer stage: deliveries to the app keep arrival order. */
   #deliveryTails: Map<string, Promise<void>> | null = null;

@@ -170,7 +170,7 @@ export type ResolvedOptions = Required<
 /**
  * Resolved options, shared by every service whose options resolve to the same values with the
  * same logger (the common case: many agents in one process with the defaults), frozen so no
- * holder can change another's (issue 15).
+ * holder can change another's.
  */
 const shared = new WeakMap<Logger, Map<string, Readonly<ResolvedOptions>>>();
 

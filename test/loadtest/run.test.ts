@@ -44,7 +44,7 @@ describe("runLoadTest against the local server", () => {
       serverURL: server.url,
       agents: 20,
       subscriptionsPerAgent: 2,
-      durationMs: 1_500,
+      durationMs: 4_000, // room for 20 key generations and handshakes on a loaded 2-core machine
       pushIntervalMs: 200,
       connectConcurrency: 5,
       progressIntervalMs: 100,

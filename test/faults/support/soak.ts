@@ -1,5 +1,5 @@
 /**
- * The soak (issue 12, part 3), the agents' side: N PushServices on in-memory stores in this
+ * The soak, the agents' side: N PushServices on in-memory stores in this
  * process against the local push server in another (soak-server-child.ts, which also pushes).
  * Rounds until the duration is up: churn (a few services drop a subscription and make a new
  * one), then one push to every subscription; the server restarts at 1/3 and 2/3 of the run,
@@ -486,7 +486,7 @@ async function pool(count: number, concurrency: number, task: (index: number) =>
 const MAX_STALL_MS = 2000;
 const MAX_HEAP_GROWTH = 0.1;
 
-/** The soak's pass conditions (issue 12): no stall, no leak, every socket closed, nothing lost. */
+/** The soak's pass conditions: no stall, no leak, every socket closed, nothing lost. */
 export function checkSoak(result: SoakResult, options: SoakOptions): void {
   const summary = JSON.stringify({ ...result, server: undefined });
   expect(result.restarts, summary).toBe(options.restarts);
