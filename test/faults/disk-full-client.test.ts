@@ -98,7 +98,7 @@ describe("the client store on a full disk", () => {
 
       const delivered = new Set(deliveries).size;
       log.add({
-        id: "F7-client-disk-full",
+        id: "F7c",
         category: "fault",
         title: "client LevelDB store on a 1 MB tmpfs filled while pushes stream in, then room again",
         runs: 1,

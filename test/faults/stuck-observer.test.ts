@@ -60,7 +60,7 @@ describe("stuck push-message observers", () => {
 
       const delivered = new Set(received).size;
       log.add({
-        id: "F7-observer",
+        id: "F8",
         category: "fault",
         title: `push-message observers that never settle, at random messages of one channel (observerTimeout ${OBSERVER_TIMEOUT} ms, fake timers)`,
         runs: stuck.size,

@@ -53,7 +53,7 @@ describe("PushService options over their whole space", () => {
     expect(refused).toBeGreaterThan(0);
     expect(accepted).toBeGreaterThan(0);
     log.add({
-      id: "H6-options",
+      id: "H6",
       category: "hostile",
       title: "PushService option values of every kind (out of range, 2^31 + 5, NaN, strings, …)",
       runs: refused + accepted,
@@ -82,7 +82,7 @@ describe("PushService options over their whole space", () => {
       }
       expect(stats.runs).toBe(numRuns);
       log.add({
-        id: "H7-option-days",
+        id: "H7",
         category: "hostile",
         title:
           "allowed PushService option combinations, each for a simulated day against a scripted server (drops, pushes, a late observer)",
