@@ -6,6 +6,7 @@
  * checked on the globals each runtime presents.
  */
 
+import { createServer as createHttpServer } from "node:http";
 import { createServer } from "node:net";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import WebSocket from "ws";
@@ -41,6 +42,7 @@ class NativeStandIn {
 
 const services: PushService[] = [];
 const servers: ScriptedServer[] = [];
+const closers: (() => Promise<void>)[] = [];
 
 beforeEach(() => {
   NativeStandIn.constructed = 0;
@@ -50,6 +52,7 @@ beforeEach(() => {
 afterEach(async () => {
   for (const service of services.splice(0)) await service.stop();
   for (const server of servers.splice(0)) await server.close();
+  for (const close of closers.splice(0)) await close();
   vi.unstubAllGlobals();
   expect(NativeStandIn.constructed).toBe(0);
 });
@@ -93,18 +96,18 @@ describe("the default WebSocket in Node, with a global WebSocket present", () =>
   });
 
   it("names the HTTP status a server answered the upgrade with", async () => {
-    const http = await import("node:http");
-    const server = http.createServer((_req, res) => res.writeHead(503).end());
+    const server = createHttpServer((_req, res) => res.writeHead(503).end());
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+    closers.push(async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    });
     const { port } = server.address() as { port: number };
     const { service } = newService(`ws://127.0.0.1:${port}/`, { retryBaseInterval: 60_000 });
     services.push(service);
     const error = firstError(service);
     await service.start();
     expect((await error).error).toMatchObject({ kind: "http-status", status: 503 });
-    await service.stop();
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
   });
 
   it("probes a Ready socket with a ping frame, not a {} text frame", async () => {
