@@ -22,7 +22,7 @@ const dist = (file) => new URL(`../dist/${file}`, import.meta.url).href;
 const { PushService, generateKeys } = await import(dist("index.js"));
 const { openLevelPushDB } = await import(dist("node.js"));
 const { createPushServer, sendPush } = await import(dist("server/index.js"));
-const { loadDefaultWebSocket } = await import(dist("loadtest/index.js"));
+const { loadDefaultWebSocket } = await import(dist("loadtest/internal.js"));
 
 /** Each wait gives up after this long, so a hang is a FAIL line, never a stuck CI job. */
 const DEADLINE_MS = 15_000;
