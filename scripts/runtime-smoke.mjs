@@ -128,7 +128,8 @@ function lines(child) {
 
 console.log(`push-agent runtime smoke on ${runtime}`);
 const work = await mkdtemp(path.join(tmpdir(), "push-agent-smoke-"));
-const server = await createPushServer({ host: "127.0.0.1", port: 0 });
+/** Server ping frames every 200 ms, so the ping check sees one quickly. */
+const server = await createPushServer({ host: "127.0.0.1", port: 0, autoPingInterval: 200 });
 const serverURL = `ws://127.0.0.1:${server.port}/`;
 let service;
 let db;
@@ -140,6 +141,35 @@ try {
     const { ping, on } = WebSocket.prototype;
     assert(typeof ping === "function" && typeof on === "function", `${WebSocket.name} is not ws`);
   });
+
+  await check("ping frames both ways: the server's arrive, ours are answered", async () => {
+    const WebSocket = await loadDefaultWebSocket();
+    const socket = new WebSocket(serverURL);
+    const serverPing = new Promise((resolve) => socket.on("ping", resolve));
+    const pong = new Promise((resolve) => socket.on("pong", resolve));
+    await within(new Promise((resolve) => socket.on("open", resolve)), "open");
+    socket.ping();
+    await within(Promise.all([serverPing, pong]), "ping from the server and pong to ours");
+    socket.close();
+  });
+
+  await check(
+    "a server that echoes no subprotocol: subprotocol-missing, then connected without",
+    async () => {
+      const retried = new PushService({
+        serverURL,
+        db: await openLevelPushDB(path.join(work, "subprotocol")),
+        subprotocol: "push-notification",
+        logger: quiet,
+      });
+      const errors = [];
+      retried.observe("connection-error", (event) => void errors.push(event.error.kind));
+      await retried.start();
+      await within(retried.ready(), "Ready state");
+      await retried.stop();
+      assert(errors.join() === "subprotocol-missing", `connection errors: ${errors.join() || "none"}`);
+    },
+  );
 
   await check("a refused connection names its cause", async () => {
     const refused = new PushService({
