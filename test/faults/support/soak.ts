@@ -384,7 +384,14 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     for (const timer of restartTimers) clearTimeout(timer);
     await until(() => pendingAccepted() === 0, options.drainTimeoutMs);
     const totalMs = performance.now() - started;
-    // Everyone back after the restarts, every accepted push in: the steady state to compare.
+    // Everyone back after the restarts, every accepted push in: the steady state to compare. A
+    // service with nothing left to receive may still sit in its reconnect backoff after the last
+    // restart (on a loaded machine, a second refused attempt doubles it): it gets until the drain
+    // deadline to come back; one that never does still fails the check.
+    await readyWithin(
+      agents.map((agent) => agent.service),
+      options.drainTimeoutMs,
+    );
     const readyAtEnd = agents.filter((agent) => agent.service.state === "Ready").length;
     loop.disable();
     stalls.stop();
@@ -529,4 +536,17 @@ export function soakRow(id: string, result: SoakResult): ReliabilityRow {
       `${result.fdsAfterStop} after every service stopped; crashes counted in this process ${result.crashes.test}, ` +
       `in the server process ${result.crashes.server}, server exits on its own ${result.crashes.serverExits}`,
   };
+}
+
+/** Resolves once every service is Ready, or after `timeoutMs`, whichever comes first. */
+async function readyWithin(services: PushService[], timeoutMs: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, timeoutMs);
+  });
+  const back = services.map((service) =>
+    service.state === "Ready" ? undefined : service.ready().catch(() => {}),
+  );
+  await Promise.race([Promise.all(back), deadline]);
+  clearTimeout(timer);
 }
