@@ -26,6 +26,7 @@ export type {
   PushSubscriptionModifiedEvent,
   PushTopic,
   StateChangeEvent,
+  StoreErrorEvent,
 } from "./observers.ts";
 export type { BroadcastHandler, BroadcastPhase } from "./service/broadcasts.ts";
 export type { ConnectionState } from "./service/connection-types.ts";

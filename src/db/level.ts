@@ -16,9 +16,11 @@
  * committed data only.
  *
  * A failed batch (disk full, I/O error) rejects every mutation in it and in the batch behind it,
- * so the caller never acks what is not on disk; the next mutation first reopens the handle.
+ * so the caller never acks what is not on disk; the handle is reopened before it is used again.
  */
 
+import * as fsp from "node:fs/promises";
+import { join } from "node:path";
 import { ClassicLevel } from "classic-level";
 import { decode, encode } from "../crypto/base64url.ts";
 import { GroupCommit, type Level, type Pending, type Value } from "./level-commit.ts";
@@ -35,6 +37,9 @@ const REC = "rec!";
 const SCOPE = "scope!";
 const BC = "bc!";
 const UAID_KEY = "meta!uaid";
+
+/** Room beyond the log's size that a reopen needs: a new log, the manifest, LevelDB's info log. */
+const RECOVERY_MARGIN = 256 * 1024;
 
 const recKey = (channelID: string) => REC + channelID;
 const scopeKey = (scope: string) => SCOPE + scope;
@@ -96,6 +101,8 @@ class LevelStore implements LevelPushDB {
   /** The lane: each mutation's decision starts after the previous one's ended. */
   #tail: Promise<unknown> = Promise.resolve();
   #closing: Promise<void> | null = null;
+  /** The reopen after a failed batch, shared by every operation that needs it while it runs. */
+  #healing: Promise<void> | null = null;
   readonly #db: Level;
 
   constructor(
@@ -109,11 +116,13 @@ class LevelStore implements LevelPushDB {
 
   async getByChannelID(channelID: string): Promise<PushRecord | undefined> {
     this.#assertOpen();
+    await this.#reopenIfClosed();
     return parseRecord(await this.#db.get(recKey(channelID)));
   }
 
   async getByScope(scope: string): Promise<PushRecord | undefined> {
     this.#assertOpen();
+    await this.#reopenIfClosed();
     // One snapshot for both reads, so a record moving scopes in between is never half-seen.
     const snapshot = this.#db.snapshot();
     try {
@@ -128,6 +137,7 @@ class LevelStore implements LevelPushDB {
 
   async getAll(): Promise<PushRecord[]> {
     this.#assertOpen();
+    await this.#reopenIfClosed();
     const values = await this.#db.values(prefixRange(REC)).all();
     return values.map((value) => decodeRecord(value));
   }
@@ -169,6 +179,7 @@ class LevelStore implements LevelPushDB {
 
   async getUAID(): Promise<string | null> {
     this.#assertOpen();
+    await this.#reopenIfClosed();
     return (await this.#db.get(UAID_KEY)) ?? null;
   }
 
@@ -178,6 +189,7 @@ class LevelStore implements LevelPushDB {
 
   async getBroadcasts(): Promise<Record<string, string>> {
     this.#assertOpen();
+    await this.#reopenIfClosed();
     const entries = await this.#db.iterator(prefixRange(BC)).all();
     const out: Record<string, string> = {};
     for (const [key, version] of entries) out[key.slice(BC.length)] = version;
@@ -202,21 +214,56 @@ class LevelStore implements LevelPushDB {
    * in its log, and a record appended after it can vanish on the next open (seen on a full
    * tmpfs: writes that resolved after the space came back were gone after a restart). Reopening
    * replays the log up to the last whole record and starts a new one. Runs in the lane, so no
-   * decision reads a closed handle; while it fails (disk still full) each mutation rejects.
+   * decision reads a closed handle. Recovery first writes what the log held to a table, so
+   * without room for that (statfs) the handle stays open for reads and the mutation rejects;
+   * the next one tries again, and the store heals by itself once there is room.
    */
-  async #reopen(): Promise<void> {
-    if (this.#db.status === "open") await this.#db.close().catch(() => {});
-    try {
-      await this.#db.open();
-    } catch (err) {
-      throw openError(this.location, err);
-    }
-    await makeFilesPrivate(this.location);
-    this.#writer.failure = null;
+  #reopen(): Promise<void> {
+    this.#healing ??= (async () => {
+      try {
+        await this.#writer.drain();
+        await this.#checkRoomToRecover();
+        if (this.#db.status === "open") await this.#db.close().catch(() => {});
+        try {
+          await this.#db.open();
+        } catch (err) {
+          throw openError(this.location, err);
+        }
+        await makeFilesPrivate(this.location);
+        this.#writer.failure = null;
+      } finally {
+        this.#healing = null;
+      }
+    })();
+    return this.#healing;
+  }
+
+  /** A reopen that failed anyway left the handle closed: reads try again rather than fail for good. */
+  async #reopenIfClosed(): Promise<void> {
+    if (this.#writer.failure !== null && this.#db.status !== "open") await this.#reopen();
   }
 
   #assertOpen(): void {
     if (this.#closing) throw closedError(this.location);
+  }
+
+  async #checkRoomToRecover(): Promise<void> {
+    let logBytes = 0;
+    // A runtime without statfs (it came in Node 18.15) just tries the reopen.
+    const info = await fsp.statfs?.(this.location).catch(() => null);
+    if (!info) return;
+    for (const name of await fsp.readdir(this.location)) {
+      if (name.endsWith(".log")) logBytes += (await fsp.stat(join(this.location, name))).size;
+    }
+    const needed = 2 * logBytes + RECOVERY_MARGIN;
+    const free = info.bavail * info.bsize;
+    if (free >= needed) return;
+    throw Object.assign(
+      new Error(
+        `PushDB at ${this.location}: a write failed and only ${free} bytes are free to recover (${needed} needed); retrying on the next write`,
+      ),
+      { code: "ENOSPC", cause: this.#writer.failure },
+    );
   }
 
   /**

@@ -28,6 +28,8 @@ export interface ConnectionOptions {
   connectTimeout: number;
   /** ms between wall-clock checks for a sleep; 0 disables. */
   wakeCheckInterval?: number;
+  /** Frames queued while the hello reply is handled; one more drops the socket. Default 1 000. */
+  maxHandshakeFrames?: number;
   logger: Logger;
 }
 

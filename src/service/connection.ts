@@ -23,6 +23,7 @@ import {
 } from "../protocol/messages.ts";
 import { type ConnectFailure, failureKey } from "../transport/failure.ts";
 import { Transport, type TransportHandlers } from "../transport/websocket.ts";
+import { withoutCredentials } from "../url-credentials.ts";
 import { ReconnectBackoff } from "./backoff.ts";
 import type { ConnectionDelegate, ConnectionOptions, ConnectionState } from "./connection-types.ts";
 import { Liveness, type LivenessHost } from "./liveness.ts";
@@ -40,8 +41,13 @@ export { RequestError } from "./requests.ts";
 /** The server's "back off" close code: no automatic reconnect until there is something to send. */
 export const BACKOFF_CLOSE_CODE = 4774;
 
+/** PushService's default for maxHandshakeFrames (options.ts), for a Connection made without it. */
+const DEFAULT_MAX_HANDSHAKE_FRAMES = 1_000;
+
 export class Connection {
   readonly #options: ConnectionOptions;
+  /** serverURL as logs show it: without any user:password. */
+  readonly #serverForLog: string;
   readonly #delegate: ConnectionDelegate;
   #state: ConnectionState = "ShutDown";
   #transport: Transport | null = null;
@@ -140,6 +146,7 @@ export class Connection {
 
   constructor(options: ConnectionOptions, delegate: ConnectionDelegate) {
     this.#options = options;
+    this.#serverForLog = withoutCredentials(options.serverURL);
     this.#delegate = delegate;
     this.#protocols = options.subprotocol ? [options.subprotocol] : [];
     this.#backoff = new ReconnectBackoff(options);
@@ -213,6 +220,17 @@ export class Connection {
   }
 
   /**
+   * Start over on a fresh socket now, as the server re-sends what was not acked on a new one
+   * (the service asks for this after a store failure left a message unacked). Nothing to do
+   * while not connected: the next connection does the same.
+   */
+  recycle(why: string): void {
+    if (this.#state === "ShutDown" || !this.#online) return;
+    this.#options.logger.info(`push: ${why}; reconnecting`);
+    this.#reconnectNow();
+  }
+
+  /**
    * Send a reply-expecting request. A second identical request shares the first one's promise.
    * Sent now when Ready, otherwise after the next hello; rejected on timeout or shutdown.
    */
@@ -268,7 +286,7 @@ export class Connection {
         { protocols: this.#protocols, connectTimeout: this.#options.connectTimeout },
       );
     } catch (error) {
-      this.#options.logger.warn(`push: cannot open the WebSocket: ${describeError(error)}`);
+      this.#options.logger.warn(`push: cannot open the WebSocket: ${this.#redact(describeError(error))}`);
       this.#reconnect();
       return;
     }
@@ -321,13 +339,15 @@ export class Connection {
   #onFailed(reason: ConnectFailure): void {
     this.#transport = null;
     const key = failureKey(reason);
-    const { logger, serverURL } = this.#options;
-    if (key === this.#lastFailureKey) logger.debug(`push: cannot connect to ${serverURL}: ${reason.message}`);
-    else logger.warn(`push: cannot connect to ${serverURL}: ${reason.message}; retrying`);
+    const { logger } = this.#options;
+    const server = this.#serverForLog;
+    const why = this.#redact(reason.message);
+    if (key === this.#lastFailureKey) logger.debug(`push: cannot connect to ${server}: ${why}`);
+    else logger.warn(`push: cannot connect to ${server}: ${why}; retrying`);
     this.#lastFailureKey = key;
     if (reason.kind === "subprotocol-missing" && this.#protocols.length > 0) {
       // The server works, it just does not negotiate: ask for nothing from now on, at once.
-      logger.warn(`push: ${serverURL} negotiates no subprotocol; connecting without one`);
+      logger.warn(`push: ${server} negotiates no subprotocol; connecting without one`);
       this.#protocols = [];
       this.#teardown(false, reason);
       this.#beginSetup();
@@ -379,7 +399,7 @@ export class Connection {
 
   #onText(text: string): void {
     if (this.#framesDuringHello) {
-      this.#framesDuringHello.push(text);
+      this.#holdDuringHello(this.#framesDuringHello, text);
       return;
     }
     this.#liveness.textReceived();
@@ -400,6 +420,28 @@ export class Connection {
     this.#noteActivity();
     this.#dispatch(result.message);
     this.#stopSweepIfIdle();
+  }
+
+  /** A runtime's error text may quote the URL it was given: quoted without its credentials. */
+  #redact(text: string): string {
+    return text.replaceAll(this.#options.serverURL, this.#serverForLog);
+  }
+
+  /**
+   * Queue a frame until the hello reply is handled, up to maxHandshakeFrames. A conforming server
+   * sends at most a batch of stored messages then; one that floods the handshake loses the
+   * socket, and since nothing on it was acked, the server keeps every message for the next one.
+   */
+  #holdDuringHello(queue: string[], text: string): void {
+    const max = this.#options.maxHandshakeFrames ?? DEFAULT_MAX_HANDSHAKE_FRAMES;
+    if (queue.length < max) {
+      queue.push(text);
+      return;
+    }
+    this.#options.logger.warn(
+      `push: more than ${max} frames arrived during the hello handshake; dropping the connection (nothing was acked, the server keeps them)`,
+    );
+    this.#reconnect();
   }
 
   /**

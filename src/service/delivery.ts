@@ -3,15 +3,17 @@
  * and an ack. Per message: in-flight duplicate check → wait until the app observes → live,
  * visited record (else 102) → dedupe against recentMessageIDs (102) → decrypt (101 and
  * decrypt-error) → permission (102) → observers, in arrival order per channel → record the id →
- * nack 301/302 for failed observers → ack 100. The id is written only after the app has the
- * message and the ack only after the write: a crash anywhere means a re-send, never a loss.
+ * nack 301/302/303 for observers that threw, rejected or passed the deadline → ack 100. The id
+ * is written only after the app has the message and the ack only after the write: a crash or a
+ * failed store write anywhere means a re-send, never a loss. Messages held while the app does not
+ * observe yet are capped in count and bytes; over the cap they stay unacked with the server.
  */
 
 import { decode } from "../crypto/base64url.ts";
 import { DecryptError, type Decryptor } from "../crypto/decrypt.ts";
 import { hasKeys, type PushDB, type PushRecord } from "../db/push-db.ts";
 import { describeError, type Logger } from "../log.ts";
-import type { DeliveryOutcome, ObserverBus } from "../observers.ts";
+import type { DeliveryOutcome, ObserverBus, StoreErrorEvent } from "../observers.ts";
 import {
   type AckCode,
   ackFrame,
@@ -35,6 +37,27 @@ export interface DeliveryContext {
   maxRecentMessageIDs: number;
   /** Decryption with the runtime's backend, on the main thread or on worker threads. */
   decrypt: Decryptor;
+  /** ms the push-message observers of one message may take before they count as failed (303). */
+  observerTimeout: number;
+  /** Caps on messages held while nobody observes push-message. */
+  maxHeldMessages: number;
+  maxHeldBytes: number;
+  /**
+   * A store operation of a message's delivery failed; the message was not acked. `consecutive`
+   * counts failures since the last write that succeeded.
+   */
+  storeFailed(event: StoreErrorEvent, consecutive: number): void;
+}
+
+/** A store failure already reported through storeFailed(): the frame around it only stops. */
+class StoreFailure extends Error {
+  override name = "StoreFailure";
+}
+
+/** A message held until the app observes push-message: released with true, or false on stop. */
+interface HeldMessage {
+  bytes: number;
+  release(goOn: boolean): void;
 }
 
 /** A message's place in its channel's observer stage: wait for `previous`, then `release()` (idempotent). */
@@ -46,7 +69,12 @@ interface DeliveryTurn {
 export class Delivery {
   readonly #ctx: DeliveryContext;
   readonly #lifecycle: SiteLifecycle;
-  #observerWaiters: (() => void)[] = [];
+  #held: HeldMessage[] = [];
+  #heldBytes = 0;
+  /** Whether the last message offered for holding was turned away (warned once per overflow). */
+  #overHoldCap = false;
+  /** Store failures since the last delivery write that succeeded. */
+  #storeFailures = 0;
   /**
    * channelID|messageId of messages being handled, with the generations of every socket a copy
    * came in on: a copy arriving meanwhile waits for the first one's outcome, so the server never
@@ -111,7 +139,8 @@ export class Delivery {
       if (code !== null) for (const g of generations) this.#ack(g, channelID, version, code);
     } catch (error) {
       // Unacked on purpose: the server re-sends it, so an unexpected failure loses nothing.
-      if (this.#ctx.store()) this.#ctx.logger.error(`push: delivery failed: ${describeError(error)}`);
+      if (error instanceof StoreFailure || !this.#ctx.store()) return;
+      this.#ctx.logger.error(`push: delivery failed: ${describeError(error)}`);
     } finally {
       turn.release();
       flights.delete(flightKey);
@@ -121,15 +150,18 @@ export class Delivery {
 
   /**
    * The steps both pipelines start with: wait until the app observes, then find a live record
-   * whose site was visited. Returns the record, an ack code (102), or null when stopped.
+   * whose site was visited. Returns the record, an ack code (102), or null when nothing is to be
+   * sent (stopped, or held over the cap).
    */
   async #admit(
     channelID: string,
+    messageId: string,
+    bytes: number,
   ): Promise<{ db: PushDB; record: PushRecord; lastVisit: number } | AckCode | null> {
-    if (this.#ctx.bus.count("push-message") === 0) await this.#whenObserved();
+    if (this.#ctx.bus.count("push-message") === 0 && !(await this.#whenObserved(bytes))) return null;
     const db = this.#ctx.store();
     if (!db) return null;
-    const record = await db.getByChannelID(channelID);
+    const record = await this.#stored(null, messageId, () => db.getByChannelID(channelID));
     if (!record || isExpired(record)) {
       this.#ctx.logger.debug("push: notification for an unknown or expired channel");
       return 102;
@@ -143,13 +175,30 @@ export class Delivery {
     return { db, record, lastVisit };
   }
 
+  /**
+   * A store operation of a message's delivery. A failure (disk full, I/O error) is reported once,
+   * as store-error and to the logger by the service, and ends the delivery without an ack: the
+   * server keeps the message and sends it again.
+   */
+  async #stored<T>(scope: string | null, messageId: string, operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      if (this.#ctx.store()) {
+        const cause = error instanceof Error ? error : new Error(describeError(error));
+        this.#ctx.storeFailed({ scope, messageId, error: cause }, ++this.#storeFailures);
+      }
+      throw new StoreFailure(describeError(error));
+    }
+  }
+
   /** Returns the ack code, or null when nothing is to be sent. */
   async #process(
     message: WebPushNotification,
     generation: number,
     turn: DeliveryTurn,
   ): Promise<AckCode | null> {
-    const admitted = await this.#admit(message.channelID);
+    const admitted = await this.#admit(message.channelID, message.messageId, message.data?.length ?? 0);
     if (admitted === null || typeof admitted === "number") return admitted;
     const { record, lastVisit } = admitted;
     if (record.recentMessageIDs.includes(message.messageId)) {
@@ -172,17 +221,25 @@ export class Delivery {
       return 102;
     }
     await turn.previous;
-    const outcome = await this.#ctx.bus.deliver("push-message", {
-      scope: record.scope,
-      subscription: this.#ctx.toSubscription(record),
-      messageId: message.messageId,
-      data,
-    });
+    const outcome = await this.#ctx.bus.deliver(
+      "push-message",
+      {
+        scope: record.scope,
+        subscription: this.#ctx.toSubscription(record),
+        messageId: message.messageId,
+        data,
+      },
+      this.#ctx.observerTimeout,
+    );
     // The next message of the channel may go to the app while this one's write is on its way:
     // writes of messages in flight then share a store batch (one fsync for the durable store).
     // The ack still waits for this write.
     turn.release();
-    if (!(await this.#recordDelivery(record.channelID, message.messageId, lastVisit))) return null;
+    const recorded = await this.#stored(record.scope, message.messageId, () =>
+      this.#recordDelivery(record.channelID, message.messageId, lastVisit),
+    );
+    this.#storeFailures = 0;
+    if (!recorded) return null;
     this.#ctx.bus.notify("push-subscription-modified", { scope: record.scope });
     this.#lifecycle.scheduleQuotaCost(record);
     this.#nackFailures(outcome, generation, message.messageId);
@@ -195,27 +252,28 @@ export class Delivery {
     generation: number,
     previous: Promise<void>,
   ): Promise<AckCode | null> {
-    const admitted = await this.#admit(channelID);
+    const messageId = String(version);
+    const admitted = await this.#admit(channelID, messageId, 0);
     if (admitted === null || typeof admitted === "number") return admitted;
     const { db, record, lastVisit } = admitted;
     if (!isNewerVersion(record, version)) return 102;
     if (!(await this.#lifecycle.permitted(record.scope))) return 102;
     await previous;
     // An update queued behind a newer one for the same channel is stale by now.
-    const current = await db.getByChannelID(channelID);
+    const current = await this.#stored(record.scope, messageId, () => db.getByChannelID(channelID));
     if (!current || !isNewerVersion(current, version)) return 102;
-    const messageId = String(version);
-    const outcome = await this.#ctx.bus.deliver("push-message", {
-      scope: record.scope,
-      subscription: this.#ctx.toSubscription(record),
-      messageId,
-      data: null,
-      version,
-    });
-    const now = Date.now();
-    const updated = await db.update(channelID, (current) =>
-      isNewerVersion(current, version) ? { ...applyReceivedPush(current, lastVisit, now), version } : null,
+    const outcome = await this.#ctx.bus.deliver(
+      "push-message",
+      { scope: record.scope, subscription: this.#ctx.toSubscription(record), messageId, data: null, version },
+      this.#ctx.observerTimeout,
     );
+    const now = Date.now();
+    const updated = await this.#stored(record.scope, messageId, () =>
+      db.update(channelID, (current) =>
+        isNewerVersion(current, version) ? { ...applyReceivedPush(current, lastVisit, now), version } : null,
+      ),
+    );
+    this.#storeFailures = 0;
     if (updated === undefined || this.#ctx.store() === null) return null;
     this.#ctx.bus.notify("push-subscription-modified", { scope: record.scope });
     if (updated) this.#lifecycle.scheduleQuotaCost(record);
@@ -284,29 +342,64 @@ export class Delivery {
     };
   }
 
-  /** Messages wait, unacked, until the app observes push-message: an app that observes late loses nothing. */
-  #whenObserved(): Promise<void> {
-    if (this.#ctx.bus.count("push-message") > 0) return Promise.resolve();
-    return new Promise((resolve) => this.#observerWaiters.push(resolve));
+  /**
+   * Messages wait, unacked, until the app observes push-message: an app that observes late loses
+   * nothing. At most maxHeldMessages / maxHeldBytes wait; one more is not held but left unacked,
+   * and the server keeps it. Resolves true when an observer came, false when not held or stopped.
+   */
+  #whenObserved(bytes: number): Promise<boolean> {
+    if (this.#ctx.bus.count("push-message") > 0) return Promise.resolve(true);
+    const { maxHeldMessages, maxHeldBytes, logger } = this.#ctx;
+    if (this.#held.length + 1 > maxHeldMessages || this.#heldBytes + bytes > maxHeldBytes) {
+      const line = `push: no push-message observer and ${this.#held.length} messages (${this.#heldBytes} bytes) held already; leaving this one unacked for the server to keep`;
+      if (this.#overHoldCap) logger.debug(line);
+      else logger.warn(line);
+      this.#overHoldCap = true;
+      return Promise.resolve(false);
+    }
+    this.#overHoldCap = false;
+    return new Promise((resolve) => {
+      const held: HeldMessage = {
+        bytes,
+        release: (goOn) => {
+          this.#heldBytes -= bytes;
+          resolve(goOn);
+        },
+      };
+      this.#held.push(held);
+      this.#heldBytes += bytes;
+    });
   }
 
   /** Call when a push-message observer is added: held messages go on. */
   observerAdded(): void {
-    const waiters = this.#observerWaiters;
-    this.#observerWaiters = [];
-    for (const resolve of waiters) resolve();
+    this.#releaseHeld(true);
+  }
+
+  /** The service stops: held messages are let go, unacked, so the server keeps them. */
+  stop(): void {
+    this.#releaseHeld(false);
+  }
+
+  #releaseHeld(goOn: boolean): void {
+    const held = this.#held;
+    this.#held = [];
+    this.#overHoldCap = false;
+    for (const message of held) message.release(goOn);
   }
 
   #ack(generation: number, channelID: string, version: string | number, code: AckCode): void {
     this.#ctx.send(generation, ackFrame(channelID, version, code));
   }
 
+  /** One nack per message, for the first kind of failure: threw (301), rejected (302), timed out (303). */
   #nackFailures(outcome: DeliveryOutcome, generation: number, messageId: string): void {
     if (outcome.threw.length > 0) this.#nack(generation, messageId, 301);
     else if (outcome.rejected.length > 0) this.#nack(generation, messageId, 302);
+    else if (outcome.timedOut > 0) this.#nack(generation, messageId, 303);
   }
 
-  #nack(generation: number, messageId: string, code: 301 | 302): void {
+  #nack(generation: number, messageId: string, code: 301 | 302 | 303): void {
     this.#ctx.send(generation, nackFrame(messageId, code));
   }
 }

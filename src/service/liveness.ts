@@ -9,6 +9,7 @@
 import type { Logger } from "../log.ts";
 import { PING_FRAME } from "../protocol/messages.ts";
 import type { Transport } from "../transport/websocket.ts";
+import { timerDelay } from "./options.ts";
 import { WakeDetector } from "./wake.ts";
 
 /**
@@ -176,7 +177,8 @@ export class Liveness {
     if (this.#serverPingTimer) clearTimeout(this.#serverPingTimer);
     this.#serverPingTimer = null;
     if (!this.#serverPingPeriod || !this.#host.isReady) return;
-    const deadline = Math.round(this.#serverPingPeriod * 1.5 + this.#options.requestTimeout);
+    // From what the server did, so kept below 2^31 ms: a larger delay would fire at once.
+    const deadline = timerDelay(Math.round(this.#serverPingPeriod * 1.5 + this.#options.requestTimeout));
     this.#serverPingTimer = setTimeout(() => {
       this.#serverPingTimer = null;
       this.#host.probe(`no server ping for ${deadline} ms`);

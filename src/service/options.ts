@@ -1,6 +1,8 @@
 /**
- * PushService's options: their types, defaults and validation. A bad option fails at
- * construction with one TypeError sentence that names it.
+ * PushService's options: their types, defaults, documented ranges and validation. A bad option
+ * fails at construction with one sentence that names it: TypeError for the wrong kind of value,
+ * RangeError for a number outside its range. Every duration stays below 2^31 ms, the largest
+ * delay a timer keeps (a larger one fires after 1 ms in every runtime).
  */
 
 import type { PushDB } from "../db/push-db.ts";
@@ -67,7 +69,60 @@ export interface PushServiceOptions {
    * the WebCrypto backend (browsers), which is asynchronous already.
    */
   decryptWorkers?: number;
+  /**
+   * ms a push-message observer may take (a returned promise that has not settled by then). Past
+   * it the observer counts as failed: nack 303, logged, and the channel's next message goes on.
+   * Default 300 000, the five minutes Firefox and Chromium give a service worker's push event
+   * that extends it with waitUntil().
+   */
+  observerTimeout?: number;
+  /**
+   * Messages held, with their payloads, while no push-message observer exists: at most this
+   * many (default 1 000). Beyond it a message is left unacked for the server to keep.
+   */
+  maxHeldMessages?: number;
+  /** The same cap in payload bytes (the frame's base64url data). Default 4 MiB. */
+  maxHeldBytes?: number;
+  /**
+   * Frames that arrive while the hello reply is handled are queued and replayed once Ready; at
+   * most this many (default 1 000). One more drops the socket (nothing was acked, so the server
+   * keeps every message) and the client reconnects with backoff.
+   */
+  maxHandshakeFrames?: number;
 }
+
+/** The largest delay setTimeout/setInterval keep: 2^31 − 1 ms (about 24.8 days). */
+export const MAX_TIMER_DELAY = 2 ** 31 - 1;
+
+/** A timer delay computed from options or from what a server did, kept where a timer honours it. */
+export function timerDelay(ms: number): number {
+  return Math.min(Math.max(ms, 0), MAX_TIMER_DELAY);
+}
+
+/** A wall-clock check more often than this costs CPU and finds a sleep no sooner (30 s slack). */
+export const MIN_WAKE_CHECK_INTERVAL = 1_000;
+
+const HOUR = 3_600_000;
+
+/**
+ * Documented ranges (README, Options): [min, max], inclusive. Waits for the server are capped at
+ * an hour, so a service whose server answers is Ready again within an hour of any drop; a
+ * conforming autopush sends at most 21 stored messages before it waits for acks, hence the floor
+ * of maxHandshakeFrames.
+ */
+export const OPTION_RANGES = {
+  requestTimeout: [1, HOUR],
+  retryBaseInterval: [1, HOUR],
+  pingInterval: [1, 24 * HOUR],
+  connectTimeout: [1, HOUR],
+  wakeCheckInterval: [MIN_WAKE_CHECK_INTERVAL, HOUR],
+  quotaUpdateDelay: [0, HOUR],
+  maxRecentMessageIDs: [0, 10_000],
+  observerTimeout: [1, HOUR],
+  maxHeldMessages: [0, 1_000_000],
+  maxHeldBytes: [0, 2 ** 30],
+  maxHandshakeFrames: [100, 1_000_000],
+} as const satisfies Record<string, readonly [number, number]>;
 
 const DEFAULTS = {
   serverURL: "wss://push.services.mozilla.com/",
@@ -79,6 +134,10 @@ const DEFAULTS = {
   maxRecentMessageIDs: 100,
   quotaUpdateDelay: 3_000,
   decryptWorkers: 0,
+  observerTimeout: 300_000,
+  maxHeldMessages: 1_000,
+  maxHeldBytes: 4 * 1024 * 1024,
+  maxHandshakeFrames: 1_000,
 };
 
 const consoleLogger: Logger = {
@@ -100,6 +159,10 @@ export type ResolvedOptions = Required<
     | "maxRecentMessageIDs"
     | "quotaUpdateDelay"
     | "decryptWorkers"
+    | "observerTimeout"
+    | "maxHeldMessages"
+    | "maxHeldBytes"
+    | "maxHandshakeFrames"
     | "logger"
   >
 > & { subprotocol: string | null };
@@ -132,24 +195,19 @@ function resolveOwn(options: PushServiceOptions): ResolvedOptions {
   checkServerURL(serverURL, options.allowInsecureServerURL === true);
   return {
     serverURL,
-    requestTimeout: positive("requestTimeout", options.requestTimeout ?? DEFAULTS.requestTimeout),
-    retryBaseInterval: positive("retryBaseInterval", options.retryBaseInterval ?? DEFAULTS.retryBaseInterval),
-    pingInterval: positive("pingInterval", options.pingInterval ?? DEFAULTS.pingInterval),
-    connectTimeout: positive("connectTimeout", options.connectTimeout ?? DEFAULTS.connectTimeout),
-    wakeCheckInterval: nonNegativeInteger(
-      "wakeCheckInterval",
-      options.wakeCheckInterval ?? DEFAULTS.wakeCheckInterval,
-    ),
+    requestTimeout: duration("requestTimeout", options.requestTimeout),
+    retryBaseInterval: duration("retryBaseInterval", options.retryBaseInterval),
+    pingInterval: duration("pingInterval", options.pingInterval),
+    connectTimeout: duration("connectTimeout", options.connectTimeout),
+    wakeCheckInterval: wakeInterval(options.wakeCheckInterval ?? DEFAULTS.wakeCheckInterval),
     subprotocol: checkSubprotocol(options.subprotocol ?? null),
-    maxRecentMessageIDs: nonNegativeInteger(
-      "maxRecentMessageIDs",
-      options.maxRecentMessageIDs ?? DEFAULTS.maxRecentMessageIDs,
-    ),
-    quotaUpdateDelay: nonNegativeInteger(
-      "quotaUpdateDelay",
-      options.quotaUpdateDelay ?? DEFAULTS.quotaUpdateDelay,
-    ),
+    maxRecentMessageIDs: count("maxRecentMessageIDs", options.maxRecentMessageIDs),
+    quotaUpdateDelay: count("quotaUpdateDelay", options.quotaUpdateDelay),
     decryptWorkers: workerCount(options.decryptWorkers ?? DEFAULTS.decryptWorkers),
+    observerTimeout: duration("observerTimeout", options.observerTimeout),
+    maxHeldMessages: count("maxHeldMessages", options.maxHeldMessages),
+    maxHeldBytes: count("maxHeldBytes", options.maxHeldBytes),
+    maxHandshakeFrames: count("maxHandshakeFrames", options.maxHandshakeFrames),
     logger: options.logger ?? consoleLogger,
   };
 }
@@ -181,17 +239,44 @@ function checkSubprotocol(value: string | null): string | null {
   return value;
 }
 
-function positive(name: string, value: number): number {
-  if (typeof value !== "number" || !(value > 0) || !Number.isFinite(value)) {
-    throw new TypeError(`${name} must be a positive number of milliseconds, got ${String(value)}`);
+type RangedOption = keyof typeof OPTION_RANGES & keyof typeof DEFAULTS;
+
+/** A timer duration in ms: a number within the option's range; fractions are allowed. */
+function duration(name: RangedOption, given: number | undefined): number {
+  const value = given ?? DEFAULTS[name];
+  if (typeof value !== "number" || Number.isNaN(value)) {
+    throw new TypeError(`${name} must be a number of milliseconds, got ${describe(value)}`);
   }
-  return value;
+  return inRange(name, value, "ms");
 }
 
-function nonNegativeInteger(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 0)
-    throw new TypeError(`${name} must be a whole number ≥ 0, got ${String(value)}`);
-  return value;
+/** A whole number (a count, a size in bytes, or a delay that is 0 for "at once"). */
+function count(name: RangedOption, given: number | undefined): number {
+  const value = given ?? DEFAULTS[name];
+  if (!Number.isInteger(value)) throw new TypeError(`${name} must be a whole number, got ${describe(value)}`);
+  return inRange(name, value, "");
+}
+
+function inRange(name: RangedOption, value: number, unit: string): number {
+  const [min, max] = OPTION_RANGES[name];
+  if (value >= min && value <= max) return value;
+  const suffix = unit ? ` ${unit}` : "";
+  throw new RangeError(`${name} must be from ${min} to ${max}${suffix}, got ${value}`);
+}
+
+/** 0 turns the check off; otherwise a duration within its range. */
+function wakeInterval(value: number): number {
+  if (value === 0) return 0;
+  if (!Number.isInteger(value)) {
+    throw new TypeError(`wakeCheckInterval must be a whole number of milliseconds, got ${describe(value)}`);
+  }
+  const [min, max] = OPTION_RANGES.wakeCheckInterval;
+  if (value >= min && value <= max) return value;
+  throw new RangeError(`wakeCheckInterval must be 0 (off) or from ${min} to ${max} ms, got ${value}`);
+}
+
+function describe(value: unknown): string {
+  return typeof value === "string" ? JSON.stringify(value) : String(value);
 }
 
 /** Mirrors MAX_DECRYPT_WORKERS in crypto/worker-pool.ts (a Node-only module this file must not import). */
@@ -247,6 +332,7 @@ function ownConnectionOptions(config: ResolvedOptions, WebSocket: WebSocketConst
     subprotocol: config.subprotocol,
     connectTimeout: config.connectTimeout,
     wakeCheckInterval: config.wakeCheckInterval,
+    maxHandshakeFrames: config.maxHandshakeFrames,
     logger: config.logger,
   };
 }

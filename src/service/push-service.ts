@@ -19,6 +19,7 @@ import {
   type ObserverHooks,
   type PushEventMap,
   type PushTopic,
+  type StoreErrorEvent,
 } from "../observers.ts";
 import type { HelloReply, UnregisterCode } from "../protocol/messages.ts";
 import type { PushSubscription } from "../subscription.ts";
@@ -41,6 +42,7 @@ import {
   type PushServiceOptions,
   type ResolvedOptions,
   resolveOptions,
+  timerDelay,
 } from "./options.ts";
 import {
   type RegistryContext,
@@ -83,6 +85,8 @@ export class PushService {
   readonly #registry: SubscriptionRegistry;
   /** The decrypt worker pool while started with `decryptWorkers` (Node); null on the main thread. */
   #workers: WorkerLease | null = null;
+  /** A reconnect planned after a store failure, so the server sends the unacked message again. */
+  #recycleTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(options: PushServiceOptions = {}) {
     this.#options = options;
@@ -191,6 +195,22 @@ export class PushService {
       return this.#service.#config.maxRecentMessageIDs;
     }
 
+    get observerTimeout(): number {
+      return this.#service.#config.observerTimeout;
+    }
+
+    get maxHeldMessages(): number {
+      return this.#service.#config.maxHeldMessages;
+    }
+
+    get maxHeldBytes(): number {
+      return this.#service.#config.maxHeldBytes;
+    }
+
+    storeFailed(event: StoreErrorEvent, consecutive: number): void {
+      this.#service.#storeFailed(event, consecutive);
+    }
+
     store(): PushDB | null {
       return this.#service.#db;
     }
@@ -247,6 +267,15 @@ export class PushService {
 
   async #start(): Promise<void> {
     const db = await this.#openStore();
+    try {
+      await this.#startOn(db);
+    } catch (error) {
+      await this.#abandonStart(db, error);
+      throw error;
+    }
+  }
+
+  async #startOn(db: PushDB): Promise<void> {
     const Ctor = this.#options.WebSocket ?? (await loadDefaultWebSocket());
     this.#db = db;
     this.#uaid = await db.getUAID();
@@ -258,6 +287,41 @@ export class PushService {
     void this.dropExpired().catch((error) =>
       this.#logger.warn(`push: dropping expired subscriptions failed: ${describeError(error)}`),
     );
+  }
+
+  /** start() failed after the store opened: close what it opened, and tell ready() waiters why. */
+  async #abandonStart(db: PushDB, error: unknown): Promise<void> {
+    this.#teardownParts();
+    this.#rejectReadyWaiters(abort(`PushService failed to start: ${describeError(error)}`, error));
+    this.#db = null;
+    if (this.#options.db) return;
+    await db
+      .close()
+      .catch((closeError) =>
+        this.#logger.warn(
+          `push: closing the store after a failed start failed: ${describeError(closeError)}`,
+        ),
+      );
+  }
+
+  /** Everything start() set going except the store: timers, socket, broadcasts, threads, held messages. */
+  #teardownParts(): void {
+    this.#lifecycle.stop();
+    this.#delivery.stop();
+    if (this.#recycleTimer) clearTimeout(this.#recycleTimer);
+    this.#recycleTimer = null;
+    this.#connection?.shutdown();
+    this.#connection = null;
+    this.#broadcasts.detach();
+    // Messages still decrypting are left unacked (the server re-sends them); the threads may end.
+    this.#workers?.release();
+    this.#workers = null;
+  }
+
+  #rejectReadyWaiters(error: Error): void {
+    const waiters = this.#readyWaiters;
+    this.#readyWaiters = [];
+    for (const waiter of waiters) waiter.reject(error);
   }
 
   async #openStore(): Promise<PushDB> {
@@ -300,28 +364,27 @@ export class PushService {
     return this.#online;
   }
 
-  /** Resolves the next time the connection is Ready (at once if it is Ready now). */
+  /**
+   * Resolves the next time the connection is Ready (at once if it is Ready now). Rejects with an
+   * InvalidStateError when the service is not started (before start(), after stop()), and with
+   * an AbortError when it stops or its start fails while waiting: a ready() always settles.
+   */
   ready(): Promise<void> {
     if (this.state === "Ready") return Promise.resolve();
+    if (!this.#starting) {
+      return Promise.reject(invalidState("PushService is not started: call start() before ready()"));
+    }
     return new Promise((resolve, reject) => this.#readyWaiters.push({ resolve, reject }));
   }
 
-  /** Close the socket, cancel every timer, close the store. */
+  /** Close the socket, cancel every timer, let held messages go unacked, close the store. */
   async stop(): Promise<void> {
     const starting = this.#starting;
     if (!starting) return;
     await starting.catch(() => {});
     this.#starting = null;
-    this.#lifecycle.stop();
-    this.#connection?.shutdown();
-    this.#connection = null;
-    this.#broadcasts.detach();
-    // Messages still decrypting are left unacked (the server re-sends them); the threads may end.
-    this.#workers?.release();
-    this.#workers = null;
-    const waiters = this.#readyWaiters;
-    this.#readyWaiters = [];
-    for (const waiter of waiters) waiter.reject(abort("PushService stopped"));
+    this.#teardownParts();
+    this.#rejectReadyWaiters(abort("PushService stopped"));
     const db = this.#db;
     this.#db = null;
     if (db && !this.#options.db) await db.close();
@@ -442,6 +505,27 @@ export class PushService {
     const waiters = this.#readyWaiters;
     this.#readyWaiters = [];
     for (const waiter of waiters) waiter.resolve();
+  }
+
+  /**
+   * A store operation of a delivery failed (disk full, I/O error): the message was not acked.
+   * The embedder hears of it (store-error, the logger), and the connection starts over after
+   * the backoff's delay for this many failures in a row, so the server sends the message again
+   * without a store that stays broken making it a loop.
+   */
+  #storeFailed(event: StoreErrorEvent, consecutive: number): void {
+    const where = event.scope ?? "a subscription";
+    this.#logger.error(
+      `push: the store failed while delivering a message for ${where}; not acked, the server sends it again: ${event.error.message}`,
+    );
+    this.#bus.notify("store-error", event);
+    if (this.#recycleTimer || !this.#connection) return;
+    const { retryBaseInterval, pingInterval } = this.#config;
+    const delay = timerDelay(Math.min(retryBaseInterval * 2 ** (consecutive - 1), pingInterval));
+    this.#recycleTimer = setTimeout(() => {
+      this.#recycleTimer = null;
+      this.#connection?.recycle("a message was left unacked after a store failure");
+    }, delay);
   }
 
   /** Broadcasts go to their listeners; notifications to the delivery pipeline. */

@@ -28,6 +28,7 @@ import { captureLogger } from "../helpers/logger.ts";
 const crashes = new CrashCounter().install();
 afterAll(() => crashes.uninstall());
 const log = new ReliabilityLog("secrets-in-logs");
+const URL_PASSWORD = "url-password-8c1f";
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -56,7 +57,8 @@ describe("hostile input: secrets never reach the logs", () => {
     const logger = captureLogger();
     const service = new PushService({
       decryptWorkers: testDecryptWorkers,
-      serverURL: proxy.url,
+      // A user:password in the server URL is a credential too (issue 23).
+      serverURL: proxy.url.replace("ws://", `ws://agent:${URL_PASSWORD}@`),
       db: openMemoryPushDB(storage),
       logger,
       retryBaseInterval: 5,
@@ -97,7 +99,7 @@ describe("hostile input: secrets never reach the logs", () => {
     // The secrets, read straight from the store while both subscriptions exist.
     const records = [...storage.records.values()];
     expect(records).toHaveLength(2);
-    const secrets: [string, string][] = [];
+    const secrets: [string, string][] = [["server URL password", URL_PASSWORD]];
     for (const record of records) {
       const d = record.p256dhPrivateKey?.d;
       expect(d).toBeTruthy();
