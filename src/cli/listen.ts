@@ -14,10 +14,10 @@ import { isP256Point } from "../crypto/keys.ts";
 import { openLevelPushDB } from "../db/level.ts";
 import { PushError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { isLoopbackHost } from "../net/hosts.ts";
 import type { PushMessageEvent } from "../observers.ts";
 import { PushService } from "../service/push-service.ts";
 import type { PushSubscription } from "../subscription.ts";
-import { isLoopbackHost } from "../transport/websocket.ts";
 import {
   booleanOption,
   integerOption,

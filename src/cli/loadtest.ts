@@ -10,7 +10,7 @@
 
 import { formatProgress, formatReport, type LoadTestReport, runLoadTest } from "../loadtest/index.ts";
 import type { Logger } from "../log.ts";
-import { isLoopbackHost } from "../transport/websocket.ts";
+import { isLoopbackHost } from "../net/hosts.ts";
 import {
   booleanOption,
   integerOption,

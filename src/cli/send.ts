@@ -8,7 +8,7 @@
 
 import { createECDH } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { InvalidPushRequestError, type SendPushResult, sendPush, type VapidDetails } from "../server/send.ts";
+import { InvalidPushRequestError, type SendPushResult, sendPush, type VapidDetails } from "../sender/send.ts";
 import { choiceOption, integerOption, type ParsedValues, stringOption, UsageError } from "./args.ts";
 import { type CliContext, defineCommand } from "./command.ts";
 

@@ -16,7 +16,7 @@
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import webpush from "web-push";
 import { describeError, type Logger, silentLogger } from "../log.ts";
-import type { VapidDetails } from "../server/send.ts";
+import type { VapidDetails } from "../sender/send.ts";
 import { resolveOptions as checkServiceOptions } from "../service/options.ts";
 import { loadDefaultWebSocket, type WebSocketConstructor } from "../transport/websocket.ts";
 import { ErrorLog } from "./error-log.ts";
@@ -25,7 +25,7 @@ import type { LatencySummary } from "./histogram.ts";
 import { PushPoster } from "./poster.ts";
 import { Pusher } from "./pusher.ts";
 
-export type { VapidDetails } from "../server/send.ts";
+export type { VapidDetails } from "../sender/send.ts";
 export { formatProgress, formatReport } from "./format.ts";
 export { LatencyHistogram, type LatencySummary } from "./histogram.ts";
 

@@ -7,7 +7,7 @@
 
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { describeError, type Logger, silentLogger } from "../log.ts";
-import type { VapidDetails } from "../server/send.ts";
+import type { VapidDetails } from "../sender/send.ts";
 import { loadDefaultWebSocket, type WebSocketConstructor } from "../transport/websocket.ts";
 import { ErrorLog } from "./error-log.ts";
 import { METRIC, MetricsCollector, type MetricsData, type MetricsSink, teeSink } from "./metrics.ts";

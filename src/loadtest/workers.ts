@@ -9,7 +9,7 @@
 
 import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import type { VapidDetails } from "../server/send.ts";
+import type { VapidDetails } from "../sender/send.ts";
 import type { PayloadMode } from "./payload.ts";
 import { parsePlans, shareOf } from "./plan.ts";
 import { buildReport, type ScenarioReport } from "./report.ts";

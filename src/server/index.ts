@@ -192,5 +192,5 @@ function urlHost(host: string): string {
   return host.includes(":") ? `[${host}]` : host;
 }
 
-export type { PushTarget, SendPushOptions, SendPushResult, VapidDetails } from "./send.ts";
-export { InvalidPushRequestError, sendPush } from "./send.ts";
+export type { PushTarget, SendPushOptions, SendPushResult, VapidDetails } from "../sender/send.ts";
+export { InvalidPushRequestError, sendPush } from "../sender/send.ts";

@@ -5,7 +5,8 @@
 
 import type { PushDB } from "../db/push-db.ts";
 import type { Logger } from "../log.ts";
-import { isLoopbackHost, type WebSocketConstructor } from "../transport/websocket.ts";
+import { isLoopbackHost } from "../net/hosts.ts";
+import type { WebSocketConstructor } from "../transport/websocket.ts";
 import type { IDBFactoryLike } from "../web-types.ts";
 import type { QuotaOptions } from "./lifecycle.ts";
 
