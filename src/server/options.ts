@@ -55,6 +55,18 @@ export interface PushServerOptions {
   logger?: Logger;
   /** Clock in ms since the epoch (TTL expiry, VAPID exp, ping rate). Default Date.now. */
   now?: () => number;
+  /**
+   * Serve wss:// and https:// with this certificate (PEM); with `requestCert`, clients must show
+   * a certificate signed by `ca`. Default: plain ws:// and http://.
+   */
+  tls?: ServerTlsOptions;
+}
+
+export interface ServerTlsOptions {
+  cert: string | Buffer;
+  key: string | Buffer;
+  ca?: string | Buffer | (string | Buffer)[];
+  requestCert?: boolean;
 }
 
 export interface ResolvedOptions {
@@ -78,6 +90,7 @@ export interface ResolvedOptions {
   maxUnackedDirect: number;
   logger: Logger;
   now: () => number;
+  tls: ServerTlsOptions | undefined;
 }
 
 export function resolveOptions(options: PushServerOptions = {}): ResolvedOptions {
@@ -102,6 +115,7 @@ export function resolveOptions(options: PushServerOptions = {}): ResolvedOptions
     maxUnackedDirect: positive("maxUnackedDirect", options.maxUnackedDirect ?? 128),
     logger: options.logger ?? silentLogger,
     now: options.now ?? Date.now,
+    tls: options.tls,
   };
   if (resolved.megaphoneURL !== undefined) new URL(resolved.megaphoneURL);
   return resolved;

@@ -15,6 +15,7 @@ import { generateKeys, validateAppServerKey } from "../crypto/keys.ts";
 import type { PushDB, PushRecord } from "../db/push-db.ts";
 import { abort, invalidAccess, invalidState, PushError } from "../errors.ts";
 import { describeError, type Logger, shortEndpoint } from "../log.ts";
+import { webSocketFor } from "../net/socket.ts";
 import { type Observer, ObserverBus, type PushEventMap, type PushTopic } from "../observers.ts";
 import {
   type HelloReply,
@@ -24,7 +25,7 @@ import {
 } from "../protocol/messages.ts";
 import { PushSubscription } from "../subscription.ts";
 import type { ConnectFailure } from "../transport/failure.ts";
-import { loadDefaultWebSocket, type WebSocketConstructor } from "../transport/websocket.ts";
+import type { WebSocketConstructor } from "../transport/websocket.ts";
 import type { BufferSourceLike } from "../web-types.ts";
 import { type BroadcastHandler, Broadcasts } from "./broadcasts.ts";
 import {
@@ -211,7 +212,7 @@ export class PushService {
 
   async #start(): Promise<void> {
     const db = await this.#openStore();
-    const Ctor = this.#options.WebSocket ?? (await loadDefaultWebSocket());
+    const Ctor = await webSocketFor(this.#options);
     this.#db = db;
     this.#uaid = await db.getUAID();
     this.#leaseWorkers();
