@@ -1,6 +1,6 @@
 /**
  * A private CA made for one test run with the machine's openssl: the CA, a server certificate
- * for 127.0.0.1 / localhost signed by it, and a client certificate signed by it. Files live in a
+ * for 127.0.0.1, localhost and push.test (a name only a test proxy resolves) signed by it, and a client certificate signed by it. Files live in a
  * temporary directory the caller removes.
  */
 
@@ -87,7 +87,7 @@ export function createPrivatePki(): PrivatePki {
     dir,
     "server",
     "/CN=127.0.0.1",
-    "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
+    "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:push.test\nextendedKeyUsage=serverAuth\n",
   );
   signed(dir, "client", "/CN=push-agent client", "extendedKeyUsage=clientAuth\n");
   const read = (file: string) => readFileSync(path.join(dir, file), "utf8");

@@ -39,7 +39,14 @@ function closeServer(server: Server, sockets: Set<Socket>): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
-export async function startHttpProxy(auth?: { user: string; password: string }): Promise<HttpProxy> {
+/**
+ * `hosts` maps a name to the address the proxy connects to instead (a proxy's own DNS), so a
+ * test can use a non-loopback name, which environment proxies do not skip, for a loopback server.
+ */
+export async function startHttpProxy(
+  auth?: { user: string; password: string },
+  hosts: Record<string, string> = {},
+): Promise<HttpProxy> {
   const server = createProxy(createHttpServer());
   const sockets = new Set<Socket>();
   const tunnelSockets = new Set<Socket>();
@@ -61,6 +68,9 @@ export async function startHttpProxy(auth?: { user: string; password: string }):
   const tunnels: string[] = [];
   server.prependListener("connect", (req: IncomingMessage, socket: Socket) => {
     tunnels.push(req.url ?? "");
+    const [name, port] = (req.url ?? "").split(":");
+    const mapped = name ? hosts[name] : undefined;
+    if (mapped) req.url = `${mapped}:${port}`;
     tunnelSockets.add(socket);
     socket.on("close", () => tunnelSockets.delete(socket));
   });

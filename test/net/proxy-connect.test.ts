@@ -6,6 +6,10 @@
  * credentials in the error or the log.
  */
 
+import { spawn } from "node:child_process";
+import { type AddressInfo, createServer } from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryStorage, openMemoryPushDB } from "../../src/db/memory.ts";
 import type { ConnectionErrorEvent } from "../../src/observers.ts";
@@ -18,6 +22,8 @@ import { createPrivatePki, type PrivatePki } from "../helpers/pki.ts";
 import { type RunningProxy, startHttpProxy, startSocksProxy } from "../helpers/proxies.ts";
 
 const SECRET = "s3cr3t-Pa55";
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const CHILD = path.join(ROOT, "test/net/support/env-child.ts");
 let pki: PrivatePki;
 let server: PushServer;
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -229,3 +235,66 @@ describe("client certificates", () => {
     expect(http.tunnels.length).toBeGreaterThanOrEqual(2);
   });
 });
+
+describe("the environment alone: HTTPS_PROXY and NODE_EXTRA_CA_CERTS", () => {
+  it("a process with no options goes through the proxy and trusts the private CA, WebSocket and sendPush", async () => {
+    // Environment proxies skip loopback, so the child uses push.test, a name only the proxy resolves.
+    const port = await freePort();
+    const named = await createPushServer({
+      port,
+      endpointURL: `https://push.test:${port}`,
+      tls: { cert: pki.serverCert, key: pki.serverKey },
+    });
+    cleanups.push(() => named.close());
+    const http = await proxy(startHttpProxy(undefined, { "push.test": "127.0.0.1" }));
+    const { HTTPS_PROXY, https_proxy, NO_PROXY, no_proxy, ...rest } = process.env;
+    const output = await runChild(`wss://push.test:${port}/`, {
+      ...rest,
+      HTTPS_PROXY: http.url,
+      NO_PROXY: "localhost,127.0.0.1",
+      NODE_EXTRA_CA_CERTS: pki.caFile,
+    });
+    expect(JSON.parse(output.stdout.trim().split("\n").at(-1) || "{}"), output.stderr).toMatchObject({
+      status: 201,
+      text: "from the environment",
+    });
+    // The WebSocket's tunnel and sendPush's.
+    expect(http.tunnels.filter((t) => t === `push.test:${port}`).length).toBeGreaterThanOrEqual(2);
+  });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** The child runs while this process serves the proxy and the push server: spawn, not spawnSync. */
+function runChild(serverURL: string, env: NodeJS.ProcessEnv): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", "--conditions=push-agent-source", CHILD, serverURL],
+      {
+        cwd: ROOT,
+        env,
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.on("error", reject);
+    child.on("close", () => resolve({ stdout, stderr }));
+  });
+}
