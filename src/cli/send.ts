@@ -11,6 +11,7 @@ import { readFile } from "node:fs/promises";
 import { InvalidPushRequestError, type SendPushResult, sendPush, type VapidDetails } from "../sender/send.ts";
 import { choiceOption, integerOption, type ParsedValues, stringOption, UsageError } from "./args.ts";
 import { type CliContext, defineCommand } from "./command.ts";
+import { NETWORK_DETAILS, NETWORK_OPTIONS, readNetworkOptions } from "./network.ts";
 
 export type ContentEncoding = "aes128gcm" | "aesgcm";
 export type Urgency = "very-low" | "low" | "normal" | "high";
@@ -106,11 +107,14 @@ export const sendCommand = defineCommand(
         value: "K",
         description: "VAPID public key (default: derived from the private key)",
       },
+      ...NETWORK_OPTIONS,
     },
     details: [
       "Reads the subscription JSON (what `push-agent listen` prints) from a file, or from stdin with '-'.",
       "Prints the status and the Location of the created message; exits 1 if the push service refuses it.",
       "Without the VAPID options the push is sent unsigned.",
+      "",
+      NETWORK_DETAILS,
     ].join("\n"),
   },
   async ({ values, positionals }, ctx) => {
@@ -123,6 +127,7 @@ export const sendCommand = defineCommand(
       vapid: readVapid(values),
       signal: ctx.signal,
     };
+    const network = await readNetworkOptions(values);
     if (options.topic !== undefined && !TOPIC.test(options.topic)) {
       throw new UsageError("--topic must be 1-32 base64url characters (A-Z a-z 0-9 - _)");
     }
@@ -136,6 +141,7 @@ export const sendCommand = defineCommand(
         contentEncoding: options.encoding,
         vapidDetails: options.vapid,
         signal: options.signal,
+        ...network,
       });
     } catch (error) {
       if (error instanceof InvalidPushRequestError) {

@@ -7,8 +7,10 @@
 
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { describeError, type Logger, silentLogger } from "../log.ts";
+import { type NetworkOptions, networkOf } from "../net/proxy.ts";
+import { webSocketFor } from "../net/socket.ts";
 import type { VapidDetails } from "../sender/send.ts";
-import { loadDefaultWebSocket, type WebSocketConstructor } from "../transport/websocket.ts";
+import type { WebSocketConstructor } from "../transport/websocket.ts";
 import { ErrorLog } from "./error-log.ts";
 import { METRIC, MetricsCollector, type MetricsData, type MetricsSink, teeSink } from "./metrics.ts";
 import { type PayloadMode, RequestBuilder } from "./payload.ts";
@@ -17,7 +19,7 @@ import { PushPoster } from "./poster.ts";
 import type { ScenarioDefinition } from "./scenario-types.ts";
 import { type RunContext, VirtualUser } from "./virtual-user.ts";
 
-export interface RunnerOptions {
+export interface RunnerOptions extends NetworkOptions {
   serverURL: string;
   allowInsecureServerURL?: boolean;
   payloadMode: PayloadMode;
@@ -54,7 +56,11 @@ export class ScenarioRunner {
   readonly #poster: PushPoster;
 
   constructor(options: RunnerOptions) {
-    this.#poster = new PushPoster({ maxSockets: options.sendConcurrency ?? 256, timeoutMs: 10_000 });
+    this.#poster = new PushPoster({
+      maxSockets: options.sendConcurrency ?? 256,
+      timeoutMs: 10_000,
+      network: networkOf(options),
+    });
     const runner = this;
     this.run = {
       serverURL: options.serverURL,
@@ -205,7 +211,7 @@ function once(fn: () => void): () => void {
 // ---------------------------------------------------------------------------------------------
 // One process's run
 
-export interface ScenarioRunOptions {
+export interface ScenarioRunOptions extends NetworkOptions {
   serverURL: string;
   allowInsecureServerURL?: boolean;
   plans: PlanEntry[];
@@ -266,7 +272,7 @@ export interface ScenarioRunData {
 const ERRORS_KEPT = 20;
 
 export async function runScenarios(options: ScenarioRunOptions, worker = 0): Promise<ScenarioRunData> {
-  const WebSocket = options.WebSocket ?? (await loadDefaultWebSocket());
+  const WebSocket = await webSocketFor(options);
   const now = () => performance.now();
   const collector = new MetricsCollector(now);
   const errors = new ErrorLog(ERRORS_KEPT);
@@ -279,6 +285,7 @@ export async function runScenarios(options: ScenarioRunOptions, worker = 0): Pro
     vapid: options.vapid,
     scenarios: options.scenarios,
     WebSocket,
+    ...networkOf(options),
     logger: options.logger,
     replyTimeoutMs: options.replyTimeoutMs,
     sendConcurrency: options.sendConcurrency,

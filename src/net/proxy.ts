@@ -73,6 +73,16 @@ export function processEnvironment(): Environment {
   }
 }
 
+/** Just the network options out of a larger options object (what is handed on to a layer below). */
+export function networkOf(options: NetworkOptions): NetworkOptions {
+  const { proxy, noProxy, tls } = options;
+  return {
+    ...(proxy !== undefined ? { proxy } : {}),
+    ...(noProxy !== undefined ? { noProxy } : {}),
+    ...(tls !== undefined ? { tls } : {}),
+  };
+}
+
 /** The proxy for `target`, or null for a direct connection. */
 export function proxyFor(
   target: URL,
