@@ -1,0 +1,141 @@
+/**
+ * The CLI's network flags against real proxies: `smoke` through an HTTP CONNECT proxy with Basic
+ * auth to a private-CA wss:// server (--ca), `loadtest` through SOCKS5, `send` through the proxy,
+ * and a wrong password reported as the proxy's failure, credentials masked.
+ */
+
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { createMemoryStorage, openMemoryPushDB } from "../../src/db/memory.ts";
+import { createPushServer, type PushServer } from "../../src/server/index.ts";
+import { PushService } from "../../src/service/push-service.ts";
+import { runMain } from "../cli/in-process.ts";
+import { Inbox } from "../faults/support/local.ts";
+import { createPrivatePki, type PrivatePki } from "../helpers/pki.ts";
+import { type RunningProxy, startHttpProxy, startSocksProxy } from "../helpers/proxies.ts";
+
+const SECRET = "cli-S3cret";
+let pki: PrivatePki;
+let server: PushServer;
+const cleanups: (() => Promise<void> | void)[] = [];
+
+beforeAll(async () => {
+  pki = createPrivatePki();
+  server = await createPushServer({ port: 0, tls: { cert: pki.serverCert, key: pki.serverKey } });
+});
+afterAll(async () => {
+  await server.close();
+  pki.remove();
+});
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function proxy<T extends RunningProxy>(started: Promise<T>): Promise<T> {
+  const running = await started;
+  cleanups.push(() => running.close());
+  return running;
+}
+
+const target = () => new URL(server.url).host;
+
+describe("CLI commands through proxies", () => {
+  it("smoke passes through an authenticating HTTP proxy to a private-CA server", async () => {
+    const http = await proxy(startHttpProxy({ user: "ops", password: SECRET }));
+    const result = await runMain([
+      "smoke",
+      "--server",
+      server.url,
+      "--proxy",
+      http.url,
+      "--ca",
+      pki.caFile,
+      "--json",
+    ]);
+    const report = JSON.parse(result.stdout) as {
+      results: { name: string; status: string; detail: string }[];
+    };
+    const failed = report.results.filter((r) => r.status === "FAIL");
+    expect(failed, result.stderr).toEqual([]);
+    expect(report.results.filter((r) => r.status === "PASS").length).toBeGreaterThan(5);
+    expect(result.code).toBe(0);
+    expect(http.tunnels.filter((t) => t === target()).length).toBeGreaterThan(2);
+  });
+
+  it("smoke with a wrong proxy password fails naming the proxy, without the password", async () => {
+    const http = await proxy(startHttpProxy({ user: "ops", password: SECRET }));
+    const wrong = http.url.replace(SECRET, "Wr0ng-pass");
+    const result = await runMain([
+      "smoke",
+      "--server",
+      server.url,
+      "--proxy",
+      wrong,
+      "--ca",
+      pki.caFile,
+      "--timeout",
+      "2",
+    ]);
+    expect(result.code).toBe(1);
+    const output = result.stdout + result.stderr;
+    expect(output).toContain(`proxy http://***@127.0.0.1:${http.port} wants credentials (407`);
+    expect(output).not.toContain("Wr0ng-pass");
+    expect(output).not.toContain("ops:");
+  });
+
+  it("loadtest runs its agents and its pushes through SOCKS5", async () => {
+    const socks = await proxy(startSocksProxy());
+    const result = await runMain([
+      "loadtest",
+      "--server",
+      server.url,
+      "--proxy",
+      socks.url,
+      "--ca",
+      pki.caFile,
+      "--agents",
+      "3",
+      "--duration",
+      "1.5",
+      "--rate",
+      "4",
+      "--json",
+    ]);
+    expect(result.code, result.stderr).toBe(0);
+    const report = JSON.parse(result.stdout) as {
+      peakConnected: number;
+      pushesSent: number;
+      pushesReceived: number;
+      pushesLost: number;
+    };
+    expect(report.peakConnected).toBe(3);
+    expect(report.pushesReceived).toBeGreaterThan(0);
+    expect(report.pushesReceived).toBe(report.pushesSent);
+    // Three agents' WebSockets, and at least one POST connection.
+    expect(socks.tunnels.filter((t) => t === target()).length).toBeGreaterThanOrEqual(4);
+  });
+
+  it("send goes through the proxy and the push arrives", async () => {
+    const http = await proxy(startHttpProxy());
+    const agent = new PushService({
+      serverURL: server.url,
+      db: openMemoryPushDB(createMemoryStorage()),
+      tls: { ca: pki.ca },
+      proxy: false,
+      wakeCheckInterval: 0,
+    });
+    cleanups.push(() => agent.stop());
+    const inbox = new Inbox(agent);
+    await agent.start();
+    await agent.ready();
+    const subscription = await agent.subscribe({ scope: "https://cli.example/" });
+    const file = path.join(pki.dir, "sub.json");
+    writeFileSync(file, JSON.stringify(subscription.toJSON()));
+    const result = await runMain(["send", file, "via --proxy", "--proxy", http.url, "--ca", pki.caFile]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/^201 /);
+    await inbox.all(["via --proxy"]);
+    expect(http.tunnels).toEqual([target()]);
+  });
+});
