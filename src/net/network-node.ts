@@ -69,86 +69,65 @@ export function closeAgents(options: NetworkOptions): void {
 
 function makeAgent(choice: ProxyChoice, agentOptions: PoolOptions & NodeTlsOptions): AgentLike {
   const label = redactURL(choice.url);
-  if (choice.url.protocol.startsWith("socks")) {
-    return new FailureNamingSocksAgent(label, choice.url.href, agentOptions);
-  }
-  return new FailureNamingTunnelAgent(label, choice.url.href, agentOptions);
+  return choice.url.protocol.startsWith("socks")
+    ? socksAgent(label, choice.url.href, agentOptions)
+    : tunnelAgent(label, choice.url.href, agentOptions);
 }
 
-type ConnectArgs = Parameters<HttpsProxyAgent<string>["connect"]>;
-
-/** HTTP CONNECT through an http:// or https:// proxy; a refused tunnel becomes a ProxyError. */
-class FailureNamingTunnelAgent extends HttpsProxyAgent<string> {
-  readonly #label: string;
-
-  constructor(label: string, proxy: string, options: PoolOptions & NodeTlsOptions) {
-    super(proxy, options);
-    this.#label = label;
-  }
-
-  override async connect(
-    req: ConnectArgs[0],
-    opts: ConnectArgs[1],
-  ): ReturnType<HttpsProxyAgent<string>["connect"]> {
+/**
+ * HTTP CONNECT through an http:// or https:// proxy. The agent replays a refused CONNECT's reply
+ * to the request as if the server had sent it; the status is caught first and thrown as a
+ * ProxyError instead, so a 407 is never taken for the push server's answer.
+ */
+function tunnelAgent(label: string, proxy: string, options: PoolOptions & NodeTlsOptions): AgentLike {
+  const agent = new HttpsProxyAgent(proxy, options);
+  const connect = agent.connect.bind(agent);
+  agent.connect = async (req, opts) => {
     let status = 0;
     const onConnect = (reply: { statusCode: number }) => {
       status = reply.statusCode;
     };
     req.once("proxyConnect", onConnect);
-    let socket: Awaited<ReturnType<HttpsProxyAgent<string>["connect"]>>;
     try {
-      socket = await super.connect(req, opts);
-    } catch (error) {
-      throw unreachable(this.#label, error);
+      const socket = await connect(req, opts).catch((error: unknown) => {
+        throw unreachable(label, error);
+      });
+      if (status === 200) return socket;
+      socket.destroy();
+      throw tunnelRefused(label, status, `${opts.host}:${opts.port}`);
     } finally {
       req.off("proxyConnect", onConnect);
     }
-    if (status === 200) return socket;
-    socket.destroy();
-    throw tunnelRefused(this.#label, status, `${opts.host}:${opts.port}`);
-  }
+  };
+  return agent;
 }
 
-type SocksConnectArgs = Parameters<SocksProxyAgent["connect"]>;
-
 /** SOCKS4/5 through `socks-proxy-agent`; the proxy's refusals become ProxyErrors. */
-class FailureNamingSocksAgent extends SocksProxyAgent {
-  readonly #label: string;
+function socksAgent(label: string, proxy: string, options: PoolOptions & NodeTlsOptions): AgentLike {
+  const agent = new SocksProxyAgent(proxy, options);
+  const connect = agent.connect.bind(agent);
+  agent.connect = (req, opts) =>
+    connect(req, opts).catch((error: unknown) => {
+      throw socksFailure(label, error, `${opts.host}:${opts.port}`);
+    });
+  return agent;
+}
 
-  constructor(label: string, proxy: string, options: PoolOptions & NodeTlsOptions) {
-    super(proxy, options);
-    this.#label = label;
+function socksFailure(label: string, error: unknown, target: string): unknown {
+  // With socks5:// the target name is resolved before the proxy is asked: that failure is the target's.
+  if ((error as { syscall?: string }).syscall === "getaddrinfo") return error;
+  const message = error instanceof Error ? error.message : String(error);
+  if (/authentication failed/i.test(message)) {
+    return new ProxyError(
+      failure("proxy-auth", `SOCKS proxy ${label} refused the credentials`, { proxy: label }),
+    );
   }
-
-  override async connect(
-    req: SocksConnectArgs[0],
-    opts: SocksConnectArgs[1],
-  ): ReturnType<SocksProxyAgent["connect"]> {
-    try {
-      return await super.connect(req, opts);
-    } catch (error) {
-      // With socks5:// the target name is resolved here, before the proxy: that failure is the target's.
-      if ((error as { syscall?: string }).syscall === "getaddrinfo") throw error;
-      const message = error instanceof Error ? error.message : String(error);
-      if (/authentication failed/i.test(message)) {
-        throw new ProxyError(
-          failure("proxy-auth", `SOCKS proxy ${this.#label} refused the credentials`, { proxy: this.#label }),
-        );
-      }
-      if (/rejected connection/i.test(message)) {
-        throw new ProxyError(
-          failure(
-            "proxy-rejected",
-            `SOCKS proxy ${this.#label} refused to connect to ${opts.host}:${opts.port}`,
-            {
-              proxy: this.#label,
-            },
-          ),
-        );
-      }
-      throw unreachable(this.#label, error);
-    }
+  if (/rejected connection/i.test(message)) {
+    return new ProxyError(
+      failure("proxy-rejected", `SOCKS proxy ${label} refused to connect to ${target}`, { proxy: label }),
+    );
   }
+  return unreachable(label, error);
 }
 
 const SYSTEM_CODE = /\b(E[A-Z]{3,}|EAI_[A-Z]+)\b/;

@@ -22,74 +22,33 @@ export interface PrivatePki {
   remove(): void;
 }
 
-function openssl(dir: string, ...args: string[]): void {
-  execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
+function openssl(dir: string, command: string): void {
+  execFileSync("openssl", command.split(" "), { cwd: dir, stdio: "pipe" });
 }
 
+/** A new P-256 key in `<name>.key` and a request (or, with -x509, a self-signed certificate). */
+const NEW_KEY = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
+
 function signed(dir: string, name: string, subject: string, extensions: string): void {
-  openssl(
-    dir,
-    "req",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    `${name}.key`,
-    "-subj",
-    subject,
-    "-out",
-    `${name}.csr`,
-  );
+  openssl(dir, `req ${NEW_KEY} -keyout ${name}.key -subj ${subject} -out ${name}.csr`);
   writeFileSync(path.join(dir, `${name}.ext`), extensions);
   openssl(
     dir,
-    "x509",
-    "-req",
-    "-in",
-    `${name}.csr`,
-    "-CA",
-    "ca.pem",
-    "-CAkey",
-    "ca.key",
-    "-CAcreateserial",
-    "-days",
-    "2",
-    "-extfile",
-    `${name}.ext`,
-    "-out",
-    `${name}.pem`,
+    `x509 -req -in ${name}.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile ${name}.ext -out ${name}.pem`,
   );
 }
 
 export function createPrivatePki(): PrivatePki {
   const dir = mkdtempSync(path.join(tmpdir(), "push-agent-pki-"));
-  openssl(
-    dir,
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    "ca.key",
-    "-subj",
-    "/CN=push-agent test CA",
-    "-days",
-    "2",
-    "-out",
-    "ca.pem",
-  );
+  // Subjects without spaces: the command lines are split on spaces.
+  openssl(dir, `req -x509 ${NEW_KEY} -keyout ca.key -subj /CN=push-agent-test-CA -days 2 -out ca.pem`);
   signed(
     dir,
     "server",
     "/CN=127.0.0.1",
     "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:push.test\nextendedKeyUsage=serverAuth\n",
   );
-  signed(dir, "client", "/CN=push-agent client", "extendedKeyUsage=clientAuth\n");
+  signed(dir, "client", "/CN=push-agent-client", "extendedKeyUsage=clientAuth\n");
   const read = (file: string) => readFileSync(path.join(dir, file), "utf8");
   return {
     dir,

@@ -34,6 +34,21 @@ function listen(server: Server): Promise<number> {
   });
 }
 
+function proxyURL(scheme: string, port: number, auth?: { user: string; password: string }): string {
+  const credentials = auth ? `${auth.user}:${auth.password}@` : "";
+  return `${scheme}://${credentials}127.0.0.1:${port}`;
+}
+
+/** Every open socket of the server, so close() does not wait for keep-alive clients. */
+function trackSockets(server: Server): Set<Socket> {
+  const sockets = new Set<Socket>();
+  server.on("connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+  return sockets;
+}
+
 function closeServer(server: Server, sockets: Set<Socket>): Promise<void> {
   for (const socket of sockets) socket.destroy();
   return new Promise((resolve) => server.close(() => resolve()));
@@ -48,12 +63,8 @@ export async function startHttpProxy(
   hosts: Record<string, string> = {},
 ): Promise<HttpProxy> {
   const server = createProxy(createHttpServer());
-  const sockets = new Set<Socket>();
+  const sockets = trackSockets(server);
   const tunnelSockets = new Set<Socket>();
-  server.on("connection", (socket: Socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-  });
   const expected = auth
     ? `Basic ${Buffer.from(`${auth.user}:${auth.password}`).toString("base64")}`
     : undefined;
@@ -75,9 +86,8 @@ export async function startHttpProxy(
     socket.on("close", () => tunnelSockets.delete(socket));
   });
   const port = await listen(server);
-  const credentials = auth ? `${auth.user}:${auth.password}@` : "";
   return {
-    url: `http://${credentials}127.0.0.1:${port}`,
+    url: proxyURL("http", port, auth),
     port,
     tunnels,
     get refusedAuth() {
@@ -109,20 +119,15 @@ export async function startSocksProxy(auth?: { user: string; password: string })
   const socks = createSocksServer(auth ? { auth: { username: auth.user, password: auth.password } } : {});
   // The package keeps its net.Server private; the test needs its port and its sockets.
   const server = (socks as unknown as { server: Server }).server;
-  const sockets = new Set<Socket>();
+  const sockets = trackSockets(server);
   const tunnels: string[] = [];
-  server.on("connection", (socket: Socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-  });
   socks.setRulesetValidator((conn) => {
     tunnels.push(`${conn.destAddress}:${conn.destPort}`);
     return true;
   });
   const port = await listen(server);
-  const credentials = auth ? `${auth.user}:${auth.password}@` : "";
   return {
-    url: `socks5://${credentials}127.0.0.1:${port}`,
+    url: proxyURL("socks5", port, auth),
     port,
     tunnels,
     close: () => closeServer(server, sockets),

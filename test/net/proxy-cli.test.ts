@@ -6,39 +6,17 @@
 
 import { writeFileSync } from "node:fs";
 import path from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createMemoryStorage, openMemoryPushDB } from "../../src/db/memory.ts";
-import { createPushServer, type PushServer } from "../../src/server/index.ts";
 import { PushService } from "../../src/service/push-service.ts";
 import { runMain } from "../cli/in-process.ts";
 import { Inbox } from "../faults/support/local.ts";
-import { createPrivatePki, type PrivatePki } from "../helpers/pki.ts";
-import { type RunningProxy, startHttpProxy, startSocksProxy } from "../helpers/proxies.ts";
+import { startHttpProxy, startSocksProxy } from "../helpers/proxies.ts";
+import { privateCaServer } from "./support/fixture.ts";
 
 const SECRET = "cli-S3cret";
-let pki: PrivatePki;
-let server: PushServer;
-const cleanups: (() => Promise<void> | void)[] = [];
-
-beforeAll(async () => {
-  pki = createPrivatePki();
-  server = await createPushServer({ port: 0, tls: { cert: pki.serverCert, key: pki.serverKey } });
-});
-afterAll(async () => {
-  await server.close();
-  pki.remove();
-});
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function proxy<T extends RunningProxy>(started: Promise<T>): Promise<T> {
-  const running = await started;
-  cleanups.push(() => running.close());
-  return running;
-}
-
-const target = () => new URL(server.url).host;
+const fixture = privateCaServer();
+const { cleanups, proxy } = fixture;
 
 describe("CLI commands through proxies", () => {
   it("smoke passes through an authenticating HTTP proxy to a private-CA server", async () => {
@@ -46,11 +24,11 @@ describe("CLI commands through proxies", () => {
     const result = await runMain([
       "smoke",
       "--server",
-      server.url,
+      fixture.server.url,
       "--proxy",
       http.url,
       "--ca",
-      pki.caFile,
+      fixture.pki.caFile,
       "--json",
     ]);
     const report = JSON.parse(result.stdout) as {
@@ -60,7 +38,7 @@ describe("CLI commands through proxies", () => {
     expect(failed, result.stderr).toEqual([]);
     expect(report.results.filter((r) => r.status === "PASS").length).toBeGreaterThan(5);
     expect(result.code).toBe(0);
-    expect(http.tunnels.filter((t) => t === target()).length).toBeGreaterThan(2);
+    expect(http.tunnels.filter((t) => t === fixture.target()).length).toBeGreaterThan(2);
   });
 
   it("smoke with a wrong proxy password fails naming the proxy, without the password", async () => {
@@ -69,11 +47,11 @@ describe("CLI commands through proxies", () => {
     const result = await runMain([
       "smoke",
       "--server",
-      server.url,
+      fixture.server.url,
       "--proxy",
       wrong,
       "--ca",
-      pki.caFile,
+      fixture.pki.caFile,
       "--timeout",
       "2",
     ]);
@@ -89,11 +67,11 @@ describe("CLI commands through proxies", () => {
     const result = await runMain([
       "loadtest",
       "--server",
-      server.url,
+      fixture.server.url,
       "--proxy",
       socks.url,
       "--ca",
-      pki.caFile,
+      fixture.pki.caFile,
       "--agents",
       "3",
       "--duration",
@@ -113,15 +91,15 @@ describe("CLI commands through proxies", () => {
     expect(report.pushesReceived).toBeGreaterThan(0);
     expect(report.pushesReceived).toBe(report.pushesSent);
     // Three agents' WebSockets, and at least one POST connection.
-    expect(socks.tunnels.filter((t) => t === target()).length).toBeGreaterThanOrEqual(4);
+    expect(socks.tunnels.filter((t) => t === fixture.target()).length).toBeGreaterThanOrEqual(4);
   });
 
   it("send goes through the proxy and the push arrives", async () => {
     const http = await proxy(startHttpProxy());
     const agent = new PushService({
-      serverURL: server.url,
+      serverURL: fixture.server.url,
       db: openMemoryPushDB(createMemoryStorage()),
-      tls: { ca: pki.ca },
+      tls: { ca: fixture.pki.ca },
       proxy: false,
       wakeCheckInterval: 0,
     });
@@ -130,12 +108,20 @@ describe("CLI commands through proxies", () => {
     await agent.start();
     await agent.ready();
     const subscription = await agent.subscribe({ scope: "https://cli.example/" });
-    const file = path.join(pki.dir, "sub.json");
+    const file = path.join(fixture.pki.dir, "sub.json");
     writeFileSync(file, JSON.stringify(subscription.toJSON()));
-    const result = await runMain(["send", file, "via --proxy", "--proxy", http.url, "--ca", pki.caFile]);
+    const result = await runMain([
+      "send",
+      file,
+      "via --proxy",
+      "--proxy",
+      http.url,
+      "--ca",
+      fixture.pki.caFile,
+    ]);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/^201 /);
     await inbox.all(["via --proxy"]);
-    expect(http.tunnels).toEqual([target()]);
+    expect(http.tunnels).toEqual([fixture.target()]);
   });
 });

@@ -10,46 +10,27 @@ import { spawn } from "node:child_process";
 import { type AddressInfo, createServer } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createMemoryStorage, openMemoryPushDB } from "../../src/db/memory.ts";
 import type { ConnectionErrorEvent } from "../../src/observers.ts";
-import { createPushServer, type PushServer, sendPush } from "../../src/server/index.ts";
+import { createPushServer, sendPush } from "../../src/server/index.ts";
 import { PushService, type PushServiceOptions } from "../../src/service/push-service.ts";
 import { ProxyError } from "../../src/transport/failure.ts";
 import { Inbox } from "../faults/support/local.ts";
 import { captureLogger } from "../helpers/logger.ts";
-import { createPrivatePki, type PrivatePki } from "../helpers/pki.ts";
-import { type RunningProxy, startHttpProxy, startSocksProxy } from "../helpers/proxies.ts";
+import { startHttpProxy, startSocksProxy } from "../helpers/proxies.ts";
+import { privateCaServer } from "./support/fixture.ts";
 
 const SECRET = "s3cr3t-Pa55";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const CHILD = path.join(ROOT, "test/net/support/env-child.ts");
-let pki: PrivatePki;
-let server: PushServer;
-const cleanups: (() => Promise<void> | void)[] = [];
-
-beforeAll(async () => {
-  pki = createPrivatePki();
-  server = await createPushServer({ port: 0, tls: { cert: pki.serverCert, key: pki.serverKey } });
-});
-afterAll(async () => {
-  await server.close();
-  pki.remove();
-});
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function proxy<T extends RunningProxy>(started: Promise<T>): Promise<T> {
-  const running = await started;
-  cleanups.push(() => running.close());
-  return running;
-}
+const fixture = privateCaServer();
+const { cleanups, proxy } = fixture;
 
 function service(options: PushServiceOptions) {
   const logger = captureLogger();
   const agent = new PushService({
-    serverURL: server.url,
+    serverURL: fixture.server.url,
     db: openMemoryPushDB(createMemoryStorage()),
     logger,
     requestTimeout: 2_000,
@@ -95,8 +76,6 @@ function firstFailure(agent: PushService): Promise<ConnectionErrorEvent> {
   });
 }
 
-const serverHostPort = () => new URL(server.url).host;
-
 describe("a wss:// push server with a private CA", () => {
   it("is refused without the CA, as a tls failure", async () => {
     const { agent } = service({ proxy: false });
@@ -106,7 +85,7 @@ describe("a wss:// push server with a private CA", () => {
   });
 
   it("is reached directly with tls.ca, WebSocket and sendPush alike", async () => {
-    const inbox = await roundTrip({ proxy: false, tls: { ca: pki.ca } });
+    const inbox = await roundTrip({ proxy: false, tls: { ca: fixture.pki.ca } });
     expect(inbox.distinct).toBe(1);
   });
 });
@@ -114,22 +93,22 @@ describe("a wss:// push server with a private CA", () => {
 describe("an HTTP CONNECT proxy", () => {
   it("carries the WebSocket and the push (no auth)", async () => {
     const http = await proxy(startHttpProxy());
-    await roundTrip({ proxy: http.url, tls: { ca: pki.ca } });
+    await roundTrip({ proxy: http.url, tls: { ca: fixture.pki.ca } });
     // One tunnel for the WebSocket, one for the POST to the endpoint, both to the push server.
-    expect(http.tunnels.filter((t) => t === serverHostPort()).length).toBeGreaterThanOrEqual(2);
+    expect(http.tunnels.filter((t) => t === fixture.target()).length).toBeGreaterThanOrEqual(2);
   });
 
   it("with Basic auth: the right credentials pass", async () => {
     const http = await proxy(startHttpProxy({ user: "alice", password: SECRET }));
-    await roundTrip({ proxy: http.url, tls: { ca: pki.ca } });
+    await roundTrip({ proxy: http.url, tls: { ca: fixture.pki.ca } });
     expect(http.refusedAuth).toBe(0);
-    expect(http.tunnels).toContain(serverHostPort());
+    expect(http.tunnels).toContain(fixture.target());
   });
 
   it("407 becomes proxy-auth naming the proxy, with no credentials anywhere", async () => {
     const http = await proxy(startHttpProxy({ user: "alice", password: SECRET }));
     const wrong = http.url.replace(SECRET, "wrong-Pa55");
-    const { agent, logger } = service({ proxy: wrong, tls: { ca: pki.ca } });
+    const { agent, logger } = service({ proxy: wrong, tls: { ca: fixture.pki.ca } });
     const failed = firstFailure(agent);
     await agent.start();
     const { error } = await failed;
@@ -138,9 +117,9 @@ describe("an HTTP CONNECT proxy", () => {
     expect(error.message).toContain(`http://***@127.0.0.1:${http.port}`);
     expect(http.refusedAuth).toBeGreaterThan(0);
     // sendPush says the same.
-    const thrown = await sendPush({ endpoint: `${server.endpointURL}/wpush/v2/x` }, null, {
+    const thrown = await sendPush({ endpoint: `${fixture.server.endpointURL}/wpush/v2/x` }, null, {
       proxy: wrong,
-      tls: { ca: pki.ca },
+      tls: { ca: fixture.pki.ca },
     }).catch((e: unknown) => e);
     expect(thrown).toBeInstanceOf(ProxyError);
     expect((thrown as ProxyError).failure.kind).toBe("proxy-auth");
@@ -156,7 +135,7 @@ describe("an HTTP CONNECT proxy", () => {
     cleanups.pop();
     const { agent, logger } = service({
       proxy: `http://bob:${SECRET}@127.0.0.1:${port}`,
-      tls: { ca: pki.ca },
+      tls: { ca: fixture.pki.ca },
     });
     const failed = firstFailure(agent);
     await agent.start();
@@ -188,7 +167,7 @@ describe("an HTTP CONNECT proxy", () => {
 
   it("NO_PROXY-style noProxy sends a matching host direct", async () => {
     const http = await proxy(startHttpProxy());
-    await roundTrip({ proxy: http.url, noProxy: "localhost, 127.0.0.1", tls: { ca: pki.ca } });
+    await roundTrip({ proxy: http.url, noProxy: "localhost, 127.0.0.1", tls: { ca: fixture.pki.ca } });
     expect(http.tunnels).toEqual([]);
   });
 });
@@ -196,13 +175,16 @@ describe("an HTTP CONNECT proxy", () => {
 describe("a SOCKS5 proxy", () => {
   it("carries the WebSocket and the push, with username/password", async () => {
     const socks = await proxy(startSocksProxy({ user: "carol", password: SECRET }));
-    await roundTrip({ proxy: socks.url, tls: { ca: pki.ca } });
-    expect(socks.tunnels.filter((t) => t === serverHostPort()).length).toBeGreaterThanOrEqual(2);
+    await roundTrip({ proxy: socks.url, tls: { ca: fixture.pki.ca } });
+    expect(socks.tunnels.filter((t) => t === fixture.target()).length).toBeGreaterThanOrEqual(2);
   });
 
   it("wrong credentials become proxy-auth, without them in the message", async () => {
     const socks = await proxy(startSocksProxy({ user: "carol", password: SECRET }));
-    const { agent, logger } = service({ proxy: socks.url.replace(SECRET, "nope-Pa55"), tls: { ca: pki.ca } });
+    const { agent, logger } = service({
+      proxy: socks.url.replace(SECRET, "nope-Pa55"),
+      tls: { ca: fixture.pki.ca },
+    });
     const failed = firstFailure(agent);
     await agent.start();
     const { error } = await failed;
@@ -216,11 +198,16 @@ describe("client certificates", () => {
   it("a server that requires one accepts the client's, through the proxy", async () => {
     const strict = await createPushServer({
       port: 0,
-      tls: { cert: pki.serverCert, key: pki.serverKey, ca: pki.ca, requestCert: true },
+      tls: {
+        cert: fixture.pki.serverCert,
+        key: fixture.pki.serverKey,
+        ca: fixture.pki.ca,
+        requestCert: true,
+      },
     });
     cleanups.push(() => strict.close());
     const http = await proxy(startHttpProxy());
-    const without = service({ serverURL: strict.url, proxy: http.url, tls: { ca: pki.ca } });
+    const without = service({ serverURL: strict.url, proxy: http.url, tls: { ca: fixture.pki.ca } });
     const failed = firstFailure(without.agent);
     await without.agent.start();
     // The server's refusal of a missing certificate is a TLS failure, not the proxy's.
@@ -228,7 +215,7 @@ describe("client certificates", () => {
     const { agent } = service({
       serverURL: strict.url,
       proxy: http.url,
-      tls: { ca: pki.ca, cert: pki.clientCert, key: pki.clientKey },
+      tls: { ca: fixture.pki.ca, cert: fixture.pki.clientCert, key: fixture.pki.clientKey },
     });
     await agent.start();
     await agent.ready();
@@ -243,7 +230,7 @@ describe("the environment alone: HTTPS_PROXY and NODE_EXTRA_CA_CERTS", () => {
     const named = await createPushServer({
       port,
       endpointURL: `https://push.test:${port}`,
-      tls: { cert: pki.serverCert, key: pki.serverKey },
+      tls: { cert: fixture.pki.serverCert, key: fixture.pki.serverKey },
     });
     cleanups.push(() => named.close());
     const http = await proxy(startHttpProxy(undefined, { "push.test": "127.0.0.1" }));
@@ -252,7 +239,7 @@ describe("the environment alone: HTTPS_PROXY and NODE_EXTRA_CA_CERTS", () => {
       ...rest,
       HTTPS_PROXY: http.url,
       NO_PROXY: "localhost,127.0.0.1",
-      NODE_EXTRA_CA_CERTS: pki.caFile,
+      NODE_EXTRA_CA_CERTS: fixture.pki.caFile,
     });
     expect(JSON.parse(output.stdout.trim().split("\n").at(-1) || "{}"), output.stderr).toMatchObject({
       status: 201,
