@@ -66,9 +66,9 @@ export const PROXY_SCHEMES = ["http:", "https:", "socks:", "socks4:", "socks4a:"
 export function processEnvironment(): Environment {
   try {
     const env = (globalThis as { process?: { env?: Environment } }).process?.env;
-    return env ?? {};
+    // A copy: Deno without --allow-env throws on reading it, here rather than at a later lookup.
+    return env ? { ...env } : {};
   } catch {
-    // Deno without --allow-env throws on access: no environment then.
     return {};
   }
 }

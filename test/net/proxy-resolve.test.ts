@@ -1,10 +1,11 @@
 /**
  * The proxy decision (src/net/proxy.ts) on its own: which proxy a URL gets from the option or
  * the environment, NO_PROXY as curl reads it, loopback kept direct for environment proxies, and
- * credentials that never reach an error message.
+ * credentials that never reach an error message; and which WebSocket constructor that yields.
  */
 
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { networkWebSocket as webNetworkWebSocket } from "../../src/net/network-web.ts";
 import {
   bypassed,
   checkNetworkOptions,
@@ -14,6 +15,8 @@ import {
   redactText,
   redactURL,
 } from "../../src/net/proxy.ts";
+import { webSocketFor } from "../../src/net/socket.ts";
+import type { WebSocketConstructor } from "../../src/transport/websocket.ts";
 
 const chosen = (target: string, options: Parameters<typeof proxyFor>[1], env: Record<string, string> = {}) =>
   proxyFor(new URL(target), options, env)?.url.href ?? null;
@@ -155,5 +158,29 @@ describe("checking and showing proxy URLs", () => {
     expect(needsNetworkLayer({}, { NO_PROXY: "*" })).toBe(false);
     expect(needsNetworkLayer({ proxy: false, tls: { ca: "PEM" } }, {})).toBe(true);
     expect(needsNetworkLayer({ tls: {} }, {})).toBe(false);
+  });
+});
+
+describe("which WebSocket constructor a connection gets", () => {
+  afterEach(() => vi.unstubAllEnvs());
+  const Given = class {} as unknown as WebSocketConstructor;
+
+  it("the caller's own constructor is left alone by an environment proxy", async () => {
+    vi.stubEnv("HTTPS_PROXY", "http://env-proxy:3128");
+    expect(await webSocketFor({ WebSocket: Given })).toBe(Given);
+  });
+
+  it("no constructor and a proxy in the environment: the network layer's `ws`", async () => {
+    vi.stubEnv("HTTPS_PROXY", "http://env-proxy:3128");
+    const Ctor = await webSocketFor({});
+    expect(Ctor.name).toBe("ProxiedWebSocket");
+  });
+
+  it("without Node (the browser layer): explicit proxy or tls is refused, an environment proxy is left to the runtime", async () => {
+    await expect(webNetworkWebSocket(Given, { proxy: "http://p:1" })).rejects.toThrow(
+      /^the proxy and tls options need Node/,
+    );
+    await expect(webNetworkWebSocket(Given, { proxy: false, tls: { ca: "PEM" } })).rejects.toThrow(TypeError);
+    expect(await webNetworkWebSocket(Given, {})).toBe(Given);
   });
 });
