@@ -8,7 +8,9 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { createMemoryStorage, openMemoryPushDB } from "../../src/db/memory.ts";
+import { sendPush } from "../../src/server/index.ts";
 import { PushService } from "../../src/service/push-service.ts";
+import { killAll, runCli, SUBSCRIPTION_JSON } from "../cli/helpers.ts";
 import { runMain } from "../cli/in-process.ts";
 import { Inbox } from "../faults/support/local.ts";
 import { startHttpProxy, startSocksProxy } from "../helpers/proxies.ts";
@@ -92,6 +94,61 @@ describe("CLI commands through proxies", () => {
     expect(report.pushesReceived).toBe(report.pushesSent);
     // Three agents' WebSockets, and at least one POST connection.
     expect(socks.tunnels.filter((t) => t === fixture.target()).length).toBeGreaterThanOrEqual(4);
+  });
+
+  it("loadtest --plan: the worker processes get the proxy and the CA too", async () => {
+    const http = await proxy(startHttpProxy({ user: "plan", password: SECRET }));
+    const result = await runMain([
+      "loadtest",
+      "--server",
+      fixture.server.url,
+      "--plan",
+      "basic,4,0,0",
+      "--workers",
+      "1",
+      "--proxy",
+      http.url,
+      "--ca",
+      fixture.pki.caFile,
+      "--json",
+    ]);
+    expect(result.code, result.stderr).toBe(0);
+    const report = JSON.parse(result.stdout) as {
+      users: { completed: number; failed: number };
+      pushes: { sent: number; received: number; lost: number };
+    };
+    expect(report.users).toMatchObject({ completed: 4, failed: 0 });
+    expect(report.pushes).toMatchObject({ sent: 4, received: 4, lost: 0 });
+    // Four users' sockets and the push POSTs, all through the proxy, from the worker process.
+    expect(http.tunnels.filter((t) => t === fixture.target()).length).toBeGreaterThanOrEqual(5);
+    expect(result.stdout + result.stderr).not.toContain(SECRET);
+  });
+
+  it("listen (a child process) subscribes and receives through a SOCKS5 proxy with --ca", async () => {
+    const socks = await proxy(startSocksProxy({ user: "lis", password: SECRET }));
+    const listen = runCli([
+      "listen",
+      "--server",
+      fixture.server.url,
+      "--state",
+      path.join(fixture.pki.dir, "listen-state"),
+      "--proxy",
+      socks.url,
+      "--ca",
+      fixture.pki.caFile,
+      "--once",
+    ]);
+    cleanups.push(() => killAll());
+    const [json] = await listen.waitForStdout(SUBSCRIPTION_JSON);
+    const sent = await sendPush(JSON.parse(json), "to listen via SOCKS5", {
+      proxy: false,
+      tls: { ca: fixture.pki.ca },
+    });
+    expect(sent.statusCode).toBe(201);
+    expect(await listen.exited).toEqual({ code: 0, signal: null });
+    expect(listen.stdout()).toContain("to listen via SOCKS5");
+    expect(socks.tunnels).toContain(fixture.target());
+    expect(listen.stderr()).not.toContain(SECRET);
   });
 
   it("send goes through the proxy and the push arrives", async () => {
