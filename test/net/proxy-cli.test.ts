@@ -76,8 +76,9 @@ describe("CLI commands through proxies", () => {
       fixture.pki.caFile,
       "--agents",
       "3",
+      // Long enough for three TLS connections through SOCKS5 on a loaded 2-core machine.
       "--duration",
-      "1.5",
+      "4",
       "--rate",
       "4",
       "--json",
