@@ -15,11 +15,11 @@ import { HttpsProxyAgent } from "https-proxy-agent";
 import { SocksProxyAgent } from "socks-proxy-agent";
 import { failure, ProxyError } from "../transport/failure.ts";
 import type { WebSocketConstructor } from "../transport/websocket.ts";
+import { textWithoutCredentials } from "../url-credentials.ts";
 import {
   type NetworkOptions,
   type ProxyChoice,
   proxyFor,
-  redactText,
   redactURL,
   type TlsMaterial,
   type TlsOptions,
@@ -138,7 +138,7 @@ function unreachable(label: string, error: unknown): ProxyError {
     typeof (error as { code?: unknown }).code === "string"
       ? (error as { code: string }).code
       : SYSTEM_CODE.exec(String((error as Error)?.message ?? ""))?.[1];
-  const detail = code ?? redactText(error instanceof Error ? error.message : String(error));
+  const detail = code ?? textWithoutCredentials(error instanceof Error ? error.message : String(error));
   const verb = code === "ECONNREFUSED" ? "refused the connection" : "could not be reached";
   return new ProxyError(
     failure("proxy-refused", `proxy ${label} ${verb} (${detail})`, {

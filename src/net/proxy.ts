@@ -20,6 +20,7 @@
  *   socks5h (the proxy resolves names), socks4, socks4a, socks (= socks5h).
  */
 
+import { textWithoutCredentials } from "../url-credentials.ts";
 import { isLoopbackHost } from "./hosts.ts";
 
 /** PEM text or DER/PEM bytes. */
@@ -140,7 +141,7 @@ export function parseProxyURL(text: string): URL {
   try {
     url = new URL(withScheme);
   } catch {
-    throw new TypeError(`proxy is not a valid URL: ${redactText(text)}`);
+    throw new TypeError(`proxy is not a valid URL: ${textWithoutCredentials(text)}`);
   }
   if (!PROXY_SCHEMES.includes(url.protocol)) {
     throw new TypeError(
@@ -151,15 +152,10 @@ export function parseProxyURL(text: string): URL {
   return url;
 }
 
-/** The proxy as it may be shown: scheme, host and port; credentials become `***`. */
+/** The proxy as it may be shown: scheme, host and port; credentials become `***` (as withoutCredentials). */
 export function redactURL(url: URL): string {
   const auth = url.username || url.password ? "***@" : "";
   return `${url.protocol}//${auth}${url.host}`;
-}
-
-/** Any `scheme://user:pass@` in free text (an error message, a log line) loses its credentials. */
-export function redactText(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]*@/gi, "$1***@");
 }
 
 function environmentProxy(target: URL, env: Environment): string | undefined {

@@ -149,7 +149,7 @@ export class Transport {
   /**
    * On `ws`, its own EventEmitter events with listeners shared by all sockets (`this` is the
    * socket): the `onopen`-style attributes wrap every handler in a closure with two symbol-keyed
-   * properties, about 1 KB per idle connection (issue 15). The payloads are converted as `ws`
+   * properties, about 1 KB per idle connection. The payloads are converted as `ws`
    * converts them for those attributes: a text frame's Buffer and the close reason to strings.
    */
   static readonly #wsListeners: Record<(typeof WS_EVENTS)[number], (...args: never[]) => void> = {

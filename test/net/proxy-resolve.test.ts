@@ -12,11 +12,11 @@ import {
   needsNetworkLayer,
   parseProxyURL,
   proxyFor,
-  redactText,
   redactURL,
 } from "../../src/net/proxy.ts";
 import { webSocketFor } from "../../src/net/socket.ts";
 import type { WebSocketConstructor } from "../../src/transport/websocket.ts";
+import { textWithoutCredentials } from "../../src/url-credentials.ts";
 
 const chosen = (target: string, options: Parameters<typeof proxyFor>[1], env: Record<string, string> = {}) =>
   proxyFor(new URL(target), options, env)?.url.href ?? null;
@@ -134,7 +134,7 @@ describe("checking and showing proxy URLs", () => {
   it("masks user and password in URLs and in free text", () => {
     expect(redactURL(new URL("http://alice:pw@proxy.corp:3128"))).toBe("http://***@proxy.corp:3128");
     expect(redactURL(new URL("socks5://proxy.corp:1080"))).toBe("socks5://proxy.corp:1080");
-    expect(redactText("connect via http://alice:pw@proxy:1 and socks5://bob@p:2 failed")).toBe(
+    expect(textWithoutCredentials("connect via http://alice:pw@proxy:1 and socks5://bob@p:2 failed")).toBe(
       "connect via http://***@proxy:1 and socks5://***@p:2 failed",
     );
   });
