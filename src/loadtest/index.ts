@@ -6,6 +6,7 @@
  * request builder) is in `push-agent/loadtest/internal` (internal.ts), outside this promise.
  */
 
+export type { NetworkOptions, TlsMaterial, TlsOptions } from "../net/proxy.ts";
 export type { VapidDetails } from "../sender/send.ts";
 // The fixed mode: N agents × M subscriptions, a steady push rate.
 export {

@@ -204,5 +204,9 @@ function urlHost(host: string): string {
   return host.includes(":") ? `[${host}]` : host;
 }
 
+// sendPush's network options, and the error it rejects with when the proxy fails.
+export type { NetworkOptions, TlsMaterial, TlsOptions } from "../net/proxy.ts";
 export type { PushTarget, SendPushOptions, SendPushResult, VapidDetails } from "../sender/send.ts";
 export { InvalidPushRequestError, sendPush } from "../sender/send.ts";
+export type { ConnectFailure, ConnectFailureKind } from "../transport/failure.ts";
+export { ProxyError } from "../transport/failure.ts";
