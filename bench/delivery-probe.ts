@@ -6,7 +6,7 @@
 
 import { Agent, request } from "node:http";
 import WebSocket from "ws";
-import { buildRequest } from "../src/server/send.ts";
+import { buildRequest } from "../src/sender/send.ts";
 import type { WebSocketConstructor } from "../src/transport/websocket.ts";
 import { pool } from "./support.ts";
 

@@ -20,10 +20,22 @@ const ENTRY = path.join(ROOT, "src/index.ts");
 const BUNDLE_NAME = "push-agent.js";
 
 /** Packages that only run on Node: native addons, Node sockets, node:crypto-based polyfills. */
-const NODE_ONLY_PACKAGES = ["ws", "classic-level", "@peculiar/webcrypto", "web-push", "http_ece"];
+const NODE_ONLY_PACKAGES = [
+  "ws",
+  "classic-level",
+  "@peculiar/webcrypto",
+  "web-push",
+  "http_ece",
+  "https-proxy-agent",
+  "socks-proxy-agent",
+];
 
 /** Files that must never be in the bundle even when reached by a relative path. */
-const NODE_ONLY_FILES = [/node_modules\/isomorphic-ws\/node\.js$/, /src\/crypto\/backend-node\.ts$/];
+const NODE_ONLY_FILES = [
+  /node_modules\/isomorphic-ws\/node\.js$/,
+  /src\/crypto\/backend-node\.ts$/,
+  /src\/net\/network-node\.ts$/,
+];
 
 export interface BundleResult {
   ok: boolean;

@@ -16,6 +16,7 @@ export { ConstraintError } from "./db/push-db.ts";
 export type { PushErrorName } from "./errors.ts";
 export { PushError } from "./errors.ts";
 export type { Logger } from "./log.ts";
+export type { NetworkOptions, TlsMaterial, TlsOptions } from "./net/proxy.ts";
 export type {
   ConnectionErrorEvent,
   DecryptErrorEvent,

@@ -14,10 +14,11 @@ import { isP256Point } from "../crypto/keys.ts";
 import { openLevelPushDB } from "../db/level.ts";
 import { PushError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { isLoopbackHost } from "../net/hosts.ts";
+import type { NetworkOptions } from "../net/proxy.ts";
 import type { PushMessageEvent } from "../observers.ts";
 import { PushService } from "../service/push-service.ts";
 import type { PushSubscription } from "../subscription.ts";
-import { isLoopbackHost } from "../transport/websocket.ts";
 import { withoutCredentials } from "../url-credentials.ts";
 import {
   booleanOption,
@@ -28,6 +29,7 @@ import {
   urlOption,
 } from "./args.ts";
 import { aborted, type CliContext, defineCommand, type Output } from "./command.ts";
+import { NETWORK_DETAILS, NETWORK_OPTIONS, readNetworkOptions } from "./network.ts";
 
 export const DEFAULT_SERVER = "wss://push.services.mozilla.com/";
 export const DEFAULT_SCOPE = "push-agent:listen";
@@ -75,6 +77,7 @@ export const listenCommand = defineCommand(
       once: { type: "boolean", description: "exit after the first message (same as --count 1)" },
       count: { type: "string", value: "N", description: "exit after N messages, 1-1000000" },
       verbose: { type: "boolean", short: "v", description: "also log debug lines on stderr" },
+      ...NETWORK_OPTIONS,
     },
     details: [
       "stdout: the subscription JSON (pretty-printed), then one line per message:",
@@ -84,9 +87,11 @@ export const listenCommand = defineCommand(
       "Example:",
       "  push-agent listen --server ws://127.0.0.1:8080/ > sub.json &",
       "  push-agent send sub.json 'hello'",
+      "",
+      NETWORK_DETAILS,
     ].join("\n"),
   },
-  async ({ values }, ctx) => listen(readOptions(values), ctx),
+  async ({ values }, ctx) => listen(readOptions(values), await readNetworkOptions(values), ctx),
 );
 
 function readOptions(values: ParsedValues): ListenOptions {
@@ -123,12 +128,13 @@ function isVapidPublicKey(key: string): boolean {
   return /^[A-Za-z0-9_-]{87}$/.test(key) && isP256Point(new Uint8Array(Buffer.from(key, "base64url")));
 }
 
-async function listen(options: ListenOptions, ctx: CliContext): Promise<number> {
+async function listen(options: ListenOptions, network: NetworkOptions, ctx: CliContext): Promise<number> {
   const progress = (message: string) => ctx.stderr.write(`push-agent: ${message}\n`);
   const db = await openLevelPushDB(path.join(options.stateDir, "db"));
   const service = new PushService({
     serverURL: options.serverURL,
     allowInsecureServerURL: options.allowInsecure,
+    ...network,
     db,
     logger: stderrLogger(ctx.stderr, options.verbose),
   });

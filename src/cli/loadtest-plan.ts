@@ -27,6 +27,7 @@ import {
 } from "./args.ts";
 import type { CliContext, Output } from "./command.ts";
 import { secondsOption, serverOption, statusLine } from "./loadtest-shared.ts";
+import { readNetworkOptions } from "./network.ts";
 
 const LINE_EVERY = 5;
 
@@ -60,6 +61,7 @@ export async function runPlanCommand(values: ParsedValues, ctx: CliContext): Pro
     statsd,
     vapid: runVapidKeys(),
     connectConcurrency: integerOption(values, "connect-concurrency", { min: 1, max: 100_000 }) ?? 200,
+    network: await readNetworkOptions(values),
   };
   const workers = integerOption(values, "workers", { min: 1, max: 256 }) ?? availableParallelism();
   const html = stringOption(values, "html");

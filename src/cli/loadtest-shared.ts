@@ -4,7 +4,7 @@
  * Its own module so that the two modes do not import each other.
  */
 
-import { isLoopbackHost } from "../transport/websocket.ts";
+import { isLoopbackHost } from "../net/hosts.ts";
 import { booleanOption, type ParsedValues, stringOption, UsageError, urlOption } from "./args.ts";
 import type { Output } from "./command.ts";
 

@@ -11,6 +11,7 @@
 import { formatProgress, formatReport, type LoadTestReport, runLoadTest } from "../loadtest/index.ts";
 import { DEFAULT_DRAIN_MS } from "../loadtest/option-checks.ts";
 import type { Logger } from "../log.ts";
+import type { NetworkOptions } from "../net/proxy.ts";
 import { withoutCredentials } from "../url-credentials.ts";
 import { booleanOption, integerOption, type ParsedValues, UsageError } from "./args.ts";
 import { type CliContext, defineCommand } from "./command.ts";
@@ -22,6 +23,7 @@ import {
   serverOption,
   statusLine,
 } from "./loadtest-shared.ts";
+import { NETWORK_DETAILS, NETWORK_OPTIONS, readNetworkOptions } from "./network.ts";
 
 /** Off a terminal, one progress line per this many snapshots (about every 5 s). */
 const LINE_EVERY = 5;
@@ -130,6 +132,7 @@ export const loadtestCommand = defineCommand(
       "allow-insecure": { type: "boolean", description: "allow ws:// to a non-loopback host" },
       json: { type: "boolean", description: "print the report as JSON" },
       verbose: { type: "boolean", short: "v", description: "print the agents' log lines on stderr" },
+      ...NETWORK_OPTIONS,
     },
     details: [
       "The tool is also the application server: it encrypts (aes128gcm) and POSTs pushes to every",
@@ -153,10 +156,14 @@ export const loadtestCommand = defineCommand(
       '  push-agent loadtest --server ws://127.0.0.1:8080/ --plan "api_test,1,1,0"',
       '  push-agent loadtest --server ws://127.0.0.1:8080/ --plan "basic,1000,50,0" \\',
       '    --plan "connect_and_idle_forever,5000,500,0|notification_forever,500,50,0,1" --duration 60 --html run.html',
+      "",
+      NETWORK_DETAILS,
     ].join("\n"),
   },
   async ({ values }, ctx) =>
-    isPlanMode(values) ? runPlanCommand(values, ctx) : loadtest(readArgs(values), ctx),
+    isPlanMode(values)
+      ? runPlanCommand(values, ctx)
+      : loadtest(readArgs(values), await readNetworkOptions(values), ctx),
 );
 
 const PLAN_ONLY = ["scenario", "arg", "workers", "payload", "statsd", "statsd-prefix", "html"];
@@ -196,7 +203,7 @@ function readArgs(values: ParsedValues): LoadTestArgs {
   };
 }
 
-async function loadtest(args: LoadTestArgs, ctx: CliContext): Promise<number> {
+async function loadtest(args: LoadTestArgs, network: NetworkOptions, ctx: CliContext): Promise<number> {
   const tty = (ctx.stderr as { isTTY?: boolean }).isTTY === true;
   const status = statusLine(ctx.stderr, tty);
   const plural = args.subscriptions === 1 ? "" : "s";
@@ -222,6 +229,7 @@ async function loadtest(args: LoadTestArgs, ctx: CliContext): Promise<number> {
       sendConcurrency: args.sendConcurrency,
       drainTimeoutMs: args.drainMs,
       signal: ctx.signal,
+      ...network,
       logger: args.verbose ? agentLogger(status) : undefined,
       onProgress: (progress) => {
         snapshots++;

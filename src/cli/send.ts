@@ -11,9 +11,10 @@
 
 import { createECDH } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { InvalidPushRequestError, type SendPushResult, sendPush, type VapidDetails } from "../server/send.ts";
+import { InvalidPushRequestError, type SendPushResult, sendPush, type VapidDetails } from "../sender/send.ts";
 import { choiceOption, integerOption, type ParsedValues, stringOption, UsageError } from "./args.ts";
 import { type CliContext, defineCommand } from "./command.ts";
+import { NETWORK_DETAILS, NETWORK_OPTIONS, readNetworkOptions } from "./network.ts";
 
 export type ContentEncoding = "aes128gcm" | "aesgcm";
 export type Urgency = "very-low" | "low" | "normal" | "high";
@@ -119,6 +120,7 @@ export const sendCommand = defineCommand(
         value: "K",
         description: "VAPID public key (default: derived from the private key)",
       },
+      ...NETWORK_OPTIONS,
     },
     details: [
       "Reads the subscription JSON (what `push-agent listen` prints) from a file, or from stdin with '-'.",
@@ -132,6 +134,8 @@ export const sendCommand = defineCommand(
       "Example:",
       "  push-agent keys > vapid.json && chmod 600 vapid.json",
       "  push-agent send sub.json 'hi' --vapid-subject mailto:me@example.com --vapid-private-key-file vapid.json",
+      "",
+      NETWORK_DETAILS,
     ].join("\n"),
   },
   async ({ values, positionals }, ctx) => {
@@ -144,6 +148,7 @@ export const sendCommand = defineCommand(
       vapid: await readVapid(values, ctx.env ?? process.env),
       signal: ctx.signal,
     };
+    const network = await readNetworkOptions(values);
     if (options.topic !== undefined && !TOPIC.test(options.topic)) {
       throw new UsageError("--topic must be 1-32 base64url characters (A-Z a-z 0-9 - _)");
     }
@@ -157,6 +162,7 @@ export const sendCommand = defineCommand(
         contentEncoding: options.encoding,
         vapidDetails: options.vapid,
         signal: options.signal,
+        ...network,
       });
     } catch (error) {
       if (error instanceof InvalidPushRequestError) {

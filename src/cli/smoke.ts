@@ -9,6 +9,7 @@ import { withoutCredentials } from "../url-credentials.ts";
 import { booleanOption, type ParsedValues, stringOption } from "./args.ts";
 import { defineCommand } from "./command.ts";
 import { secondsOption, serverOption } from "./loadtest-shared.ts";
+import { NETWORK_DETAILS, NETWORK_OPTIONS, readNetworkOptions } from "./network.ts";
 
 export const smokeCommand = defineCommand(
   {
@@ -24,6 +25,7 @@ export const smokeCommand = defineCommand(
       },
       "allow-insecure": { type: "boolean", description: "allow ws:// to a non-loopback host" },
       json: { type: "boolean", description: "print the results as JSON" },
+      ...NETWORK_OPTIONS,
     },
     details: [
       "The checks, in order: hello and uaid; register without and with a VAPID key; a real user",
@@ -38,12 +40,15 @@ export const smokeCommand = defineCommand(
       "  push-agent serve --port 8080 &",
       "  push-agent smoke --server ws://127.0.0.1:8080/",
       "  push-agent smoke --server wss://push.example.org/ --json",
+      "",
+      NETWORK_DETAILS,
     ].join("\n"),
   },
   async ({ values }, ctx) => {
     const options = readOptions(values);
     const results = await runSmoke({
       ...options,
+      ...(await readNetworkOptions(values)),
       onResult: options.json ? undefined : (result) => ctx.stdout.write(`${formatSmokeResult(result)}\n`),
     });
     const failed = results.filter((r) => r.status === "FAIL").length;

@@ -15,8 +15,10 @@
 
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { describeError, type Logger, silentLogger } from "../log.ts";
+import { type NetworkOptions, networkOf } from "../net/proxy.ts";
+import { webSocketFor } from "../net/socket.ts";
 import { resolveOptions as checkServiceOptions } from "../service/options.ts";
-import { loadDefaultWebSocket, type WebSocketConstructor } from "../transport/websocket.ts";
+import type { WebSocketConstructor } from "../transport/websocket.ts";
 import { ErrorLog } from "./error-log.ts";
 import { Fleet } from "./fleet.ts";
 import type { LatencySummary } from "./histogram.ts";
@@ -25,7 +27,8 @@ import { runVapidKeys } from "./payload.ts";
 import { PushPoster } from "./poster.ts";
 import { Pusher } from "./pusher.ts";
 
-export interface LoadTestOptions {
+/** `proxy`, `noProxy`, `tls` apply to the agents' WebSockets and the push POSTs alike. */
+export interface LoadTestOptions extends NetworkOptions {
   /** The autopush server's WebSocket URL (wss://, or ws:// to a loopback host). */
   serverURL: string;
   /** Simulated user agents, one WebSocket each. */
@@ -204,12 +207,16 @@ export function resolveLoadTestOptions(options: LoadTestOptions): LoadTestConfig
 export async function runLoadTest(options: LoadTestOptions): Promise<LoadTestReport> {
   const config = resolveLoadTestOptions(options);
   // Loaded before the clock starts, so the first agents' connect time is not the module load.
-  const WebSocket = options.WebSocket ?? (await loadDefaultWebSocket());
+  const WebSocket = await webSocketFor(options);
   const now = () => performance.now();
   const startedAt = now();
   const errors = new ErrorLog(ERRORS_KEPT);
   const vapid = config.vapid ? runVapidKeys() : null;
-  const poster = new PushPoster({ maxSockets: config.sendConcurrency, timeoutMs: config.requestTimeoutMs });
+  const poster = new PushPoster({
+    maxSockets: config.sendConcurrency,
+    timeoutMs: config.requestTimeoutMs,
+    network: networkOf(options),
+  });
   const pusher = new Pusher({
     intervalMs: config.pushIntervalMs ?? MAX_DELAY,
     payloadBytes: config.payloadBytes,

@@ -6,7 +6,8 @@
  * request builder) is in `push-agent/loadtest/internal` (internal.ts), outside this promise.
  */
 
-export type { VapidDetails } from "../server/send.ts";
+export type { NetworkOptions, TlsMaterial, TlsOptions } from "../net/proxy.ts";
+export type { VapidDetails } from "../sender/send.ts";
 // The fixed mode: N agents × M subscriptions, a steady push rate.
 export {
   type GeneratorLoad,

@@ -11,8 +11,8 @@
 
 import { randomBytes } from "node:crypto";
 import webpush from "web-push";
-import type { VapidDetails } from "../server/send.ts";
-import { buildRequest } from "../server/send.ts";
+import type { VapidDetails } from "../sender/send.ts";
+import { buildRequest } from "../sender/send.ts";
 import type { PushRequest } from "./poster.ts";
 
 /** salt (16) + rs (4) + idlen (1) + keyid (65): the aes128gcm header. */

@@ -1,11 +1,14 @@
 /**
  * The load test's HTTP client: POSTs already-built Web Push requests over one shared keep-alive
  * agent per protocol, so thousands of subscriptions reuse a bounded set of sockets. close()
- * destroys every socket, so nothing of it outlives the run.
+ * destroys every socket, so nothing of it outlives the run. With a proxy or TLS material
+ * (NetworkOptions) the agent comes from the network layer, pooled the same way.
  */
 
 import http from "node:http";
 import https from "node:https";
+import { agentFor, closeAgents, targetTls } from "../net/network-node.ts";
+import { type NetworkOptions, needsNetworkLayer } from "../net/proxy.ts";
 
 export interface PushRequest {
   endpoint: string;
@@ -30,10 +33,13 @@ export class PushPoster {
   #http: http.Agent | null = null;
   #https: https.Agent | null = null;
   #closed = false;
+  /** Set when a proxy or TLS material applies; null keeps the plain agents. */
+  readonly #network: NetworkOptions | null;
 
-  constructor(options: { maxSockets: number; timeoutMs: number }) {
+  constructor(options: { maxSockets: number; timeoutMs: number; network?: NetworkOptions }) {
     this.#maxSockets = options.maxSockets;
     this.#timeoutMs = options.timeoutMs;
+    this.#network = options.network && needsNetworkLayer(options.network) ? options.network : null;
   }
 
   /** Resolves with the response; rejects on a network error or timeout. */
@@ -42,11 +48,13 @@ export class PushPoster {
     const url = new URL(request.endpoint);
     const secure = url.protocol === "https:";
     const send = secure ? https.request : http.request;
-    const agent = secure ? this.#httpsAgent() : this.#httpAgent();
+    const proxied = this.#network ? agentFor(url, this.#network, this.#agentOptions()) : undefined;
+    const agent = proxied ?? (secure ? this.#httpsAgent() : this.#httpAgent());
+    const tlsOptions = this.#network ? targetTls(this.#network.tls) : {};
     const headers: Record<string, string | number> = { ...request.headers };
     if (request.body) headers["Content-Length"] = request.body.byteLength;
     return new Promise((resolve, reject) => {
-      const req = send(url, { method: request.method, headers, agent }, (res) => {
+      const req = send(url, { method: request.method, headers, agent, ...tlsOptions }, (res) => {
         let body = "";
         res.setEncoding("utf8");
         res.on("data", (chunk: string) => {
@@ -74,6 +82,7 @@ export class PushPoster {
     this.#closed = true;
     this.#http?.destroy();
     this.#https?.destroy();
+    if (this.#network) closeAgents(this.#network);
   }
 
   #httpAgent(): http.Agent {

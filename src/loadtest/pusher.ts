@@ -15,7 +15,7 @@
 
 import webpush from "web-push";
 import { describeError } from "../log.ts";
-import { buildRequest, type VapidDetails } from "../server/send.ts";
+import { buildRequest, type VapidDetails } from "../sender/send.ts";
 import type { ErrorLog } from "./error-log.ts";
 import { LatencyHistogram } from "./histogram.ts";
 import type { PostResult, PushPoster } from "./poster.ts";

@@ -7,8 +7,10 @@
 
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { describeError, type Logger, silentLogger } from "../log.ts";
-import type { VapidDetails } from "../server/send.ts";
-import { loadDefaultWebSocket, type WebSocketConstructor } from "../transport/websocket.ts";
+import { type NetworkOptions, networkOf } from "../net/proxy.ts";
+import { webSocketFor } from "../net/socket.ts";
+import type { VapidDetails } from "../sender/send.ts";
+import type { WebSocketConstructor } from "../transport/websocket.ts";
 import { ErrorLog } from "./error-log.ts";
 import { METRIC, MetricsCollector, type MetricsData, type MetricsSink, teeSink } from "./metrics.ts";
 import { DEFAULT_DRAIN_MS, milliseconds, whole } from "./option-checks.ts";
@@ -19,7 +21,7 @@ import type { ScenarioArgs, ScenarioDefinition } from "./scenario-types.ts";
 import { untilSettled } from "./settled.ts";
 import { type PushLedger, type RunContext, VirtualUser } from "./virtual-user.ts";
 
-export interface RunnerOptions {
+export interface RunnerOptions extends NetworkOptions {
   serverURL: string;
   allowInsecureServerURL?: boolean;
   payloadMode: PayloadMode;
@@ -64,7 +66,11 @@ export class ScenarioRunner {
   #drainCheck: (() => void) | null = null;
 
   constructor(options: RunnerOptions) {
-    this.#poster = new PushPoster({ maxSockets: options.sendConcurrency ?? 256, timeoutMs: 10_000 });
+    this.#poster = new PushPoster({
+      maxSockets: options.sendConcurrency ?? 256,
+      timeoutMs: 10_000,
+      network: networkOf(options),
+    });
     this.#requests = new RequestBuilder(options.vapid);
     this.#connectSlot = semaphore(options.connectConcurrency ?? 200);
     this.#options = options;
@@ -266,7 +272,7 @@ function once(fn: () => void): () => void {
 // ---------------------------------------------------------------------------------------------
 // One process's run
 
-export interface ScenarioRunOptions {
+export interface ScenarioRunOptions extends NetworkOptions {
   serverURL: string;
   allowInsecureServerURL?: boolean;
   plans: PlanEntry[];
@@ -352,7 +358,7 @@ export function checkScenarioRunOptions(options: ScenarioRunOptions): void {
 
 export async function runScenarios(options: ScenarioRunOptions, worker = 0): Promise<ScenarioRunData> {
   checkScenarioRunOptions(options);
-  const WebSocket = options.WebSocket ?? (await loadDefaultWebSocket());
+  const WebSocket = await webSocketFor(options);
   const now = () => performance.now();
   const collector = new MetricsCollector(now);
   const errors = new ErrorLog(ERRORS_KEPT);
@@ -365,6 +371,7 @@ export async function runScenarios(options: ScenarioRunOptions, worker = 0): Pro
     vapid: options.vapid,
     scenarios: options.scenarios,
     WebSocket,
+    ...networkOf(options),
     logger: options.logger,
     replyTimeoutMs: options.replyTimeoutMs,
     sendConcurrency: options.sendConcurrency,

@@ -8,7 +8,9 @@
  */
 
 import { describeError, type Logger, silentLogger } from "../log.ts";
-import { loadDefaultWebSocket, type WebSocketConstructor } from "../transport/websocket.ts";
+import { type NetworkOptions, networkOf } from "../net/proxy.ts";
+import { webSocketFor } from "../net/socket.ts";
+import type { WebSocketConstructor } from "../transport/websocket.ts";
 import { ErrorLog } from "./error-log.ts";
 import { MetricsCollector } from "./metrics.ts";
 import { runVapidKeys } from "./payload.ts";
@@ -26,7 +28,8 @@ export interface SmokeResult {
   ms: number;
 }
 
-export interface SmokeOptions {
+/** `proxy`, `noProxy`, `tls` apply to the WebSocket and the push POSTs alike. */
+export interface SmokeOptions extends NetworkOptions {
   serverURL: string;
   allowInsecureServerURL?: boolean;
   /** How long one reply or push may take. Default 5 000. */
@@ -65,7 +68,7 @@ interface Check {
 }
 
 export async function runSmoke(options: SmokeOptions): Promise<SmokeResult[]> {
-  const WebSocket = options.WebSocket ?? (await loadDefaultWebSocket());
+  const WebSocket = await webSocketFor(options);
   const runner = new ScenarioRunner({
     serverURL: options.serverURL,
     allowInsecureServerURL: options.allowInsecureServerURL,
@@ -75,6 +78,7 @@ export async function runSmoke(options: SmokeOptions): Promise<SmokeResult[]> {
     vapid: runVapidKeys(),
     scenarios: new Map(),
     WebSocket,
+    ...networkOf(options),
     logger: options.logger ?? silentLogger,
     replyTimeoutMs: options.timeoutMs ?? 5_000,
   });

@@ -12,7 +12,8 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describeError } from "../log.ts";
-import type { VapidDetails } from "../server/send.ts";
+import type { NetworkOptions } from "../net/proxy.ts";
+import type { VapidDetails } from "../sender/send.ts";
 import { DEFAULT_DRAIN_MS } from "./option-checks.ts";
 import type { PayloadMode } from "./payload.ts";
 import { parsePlans, shareOf } from "./plan.ts";
@@ -41,6 +42,8 @@ export interface PlanRunConfig {
   sendConcurrency?: number;
   /** Connections being opened at once over all workers (each gets its share). */
   connectConcurrency?: number;
+  /** Proxy and TLS material (PEM text), the same in every worker. */
+  network?: NetworkOptions;
 }
 
 export type WorkerMessage =
@@ -87,6 +90,7 @@ export async function runShare(
             ? undefined
             : Math.max(1, Math.ceil(config.connectConcurrency / workers)),
         onProgress: hooks.onProgress,
+        ...config.network,
       },
       worker,
     );

@@ -5,18 +5,19 @@
  * LevelDB directory: for tests, development and small private deployments. Node only.
  */
 
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer, type IncomingMessage, type RequestListener, type Server } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
 import { MegaphonePoller } from "./broadcasts.ts";
 import { createEndpointHandler, createHealthHandler } from "./endpoint.ts";
 import { PushHub } from "./hub.ts";
-import { type PushServerOptions, resolveOptions } from "./options.ts";
+import { type PushServerOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { Session } from "./session.ts";
 import { openServerState } from "./state.ts";
 
-export type { PushServerOptions } from "./options.ts";
+export type { PushServerOptions, ServerTlsOptions } from "./options.ts";
 
 /** autoconnect does not set a frame limit, so the actix default (64 KiB) applies. */
 const MAX_FRAME_BYTES = 64 * 1024;
@@ -82,13 +83,13 @@ export async function createPushServer(options?: PushServerOptions): Promise<Pus
 
   const split = opts.endpointPort !== undefined;
   const endpointHandler = createEndpointHandler(hub);
-  const wsServer = createServer(split ? createHealthHandler() : endpointHandler);
+  const wsServer = listener(opts, split ? createHealthHandler() : endpointHandler);
   wsServer.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on("error", () => socket.destroy());
     if (!isRoot(req)) return refuseUpgrade(socket);
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req));
   });
-  const endpointServer = split ? createServer(endpointHandler) : undefined;
+  const endpointServer = split ? listener(opts, endpointHandler) : undefined;
   endpointServer?.on("upgrade", (_req: IncomingMessage, socket: Duplex) => refuseUpgrade(socket));
   const servers = endpointServer ? [wsServer, endpointServer] : [wsServer];
 
@@ -102,7 +103,9 @@ export async function createPushServer(options?: PushServerOptions): Promise<Pus
   }
   const port = (wsServer.address() as AddressInfo).port;
   const endpointPort = endpointServer ? (endpointServer.address() as AddressInfo).port : port;
-  hub.endpointBase = opts.endpointURL ?? `http://${urlHost(opts.host)}:${endpointPort}`;
+  const secure = opts.tls !== undefined;
+  hub.endpointBase =
+    opts.endpointURL ?? `${secure ? "https" : "http"}://${urlHost(opts.host)}:${endpointPort}`;
 
   const megaphone = opts.megaphoneURL
     ? new MegaphonePoller(opts.megaphoneURL, opts.megaphonePollInterval, broadcasts, opts.logger)
@@ -111,7 +114,7 @@ export async function createPushServer(options?: PushServerOptions): Promise<Pus
   const sweeper = setInterval(() => store.sweepExpired(hub.nowSec()), SWEEP_INTERVAL);
   sweeper.unref();
 
-  const url = `ws://${urlHost(opts.host)}:${port}/`;
+  const url = `${secure ? "wss" : "ws"}://${urlHost(opts.host)}:${port}/`;
   opts.logger.info(`push-server: listening on ${url}, endpoints at ${hub.endpointBase}`);
 
   let closing: Promise<void> | undefined;
@@ -144,6 +147,13 @@ export async function createPushServer(options?: PushServerOptions): Promise<Pus
       broadcasts: broadcasts.all(),
     }),
   };
+}
+
+/** http, or https with the `tls` option's certificate. */
+function listener(opts: ResolvedOptions, handler: RequestListener): Server {
+  if (!opts.tls) return createServer(handler);
+  const { cert, key, ca, requestCert } = opts.tls;
+  return createTlsServer({ cert, key, ...(ca ? { ca } : {}), requestCert: requestCert === true }, handler);
 }
 
 function isRoot(req: IncomingMessage): boolean {
@@ -194,5 +204,9 @@ function urlHost(host: string): string {
   return host.includes(":") ? `[${host}]` : host;
 }
 
-export type { PushTarget, SendPushOptions, SendPushResult, VapidDetails } from "./send.ts";
-export { InvalidPushRequestError, sendPush } from "./send.ts";
+// sendPush's network options, and the error it rejects with when the proxy fails.
+export type { NetworkOptions, TlsMaterial, TlsOptions } from "../net/proxy.ts";
+export type { PushTarget, SendPushOptions, SendPushResult, VapidDetails } from "../sender/send.ts";
+export { InvalidPushRequestError, sendPush } from "../sender/send.ts";
+export type { ConnectFailure, ConnectFailureKind } from "../transport/failure.ts";
+export { ProxyError } from "../transport/failure.ts";

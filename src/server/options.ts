@@ -62,6 +62,18 @@ export interface PushServerOptions {
   logger?: Logger;
   /** Clock in ms since the epoch (TTL expiry, VAPID exp, ping rate). Default Date.now. */
   now?: () => number;
+  /**
+   * Serve wss:// and https:// with this certificate (PEM); with `requestCert`, clients must show
+   * a certificate signed by `ca`. Default: plain ws:// and http://.
+   */
+  tls?: ServerTlsOptions;
+}
+
+export interface ServerTlsOptions {
+  cert: string | Buffer;
+  key: string | Buffer;
+  ca?: string | Buffer | (string | Buffer)[];
+  requestCert?: boolean;
 }
 
 export interface ResolvedOptions {
@@ -86,6 +98,7 @@ export interface ResolvedOptions {
   maxUnackedDirect: number;
   logger: Logger;
   now: () => number;
+  tls: ServerTlsOptions | undefined;
 }
 
 /** The longest duration a Node timer takes; above it setTimeout fires after 1 ms. */
@@ -139,6 +152,7 @@ export function resolveOptions(options: PushServerOptions = {}): ResolvedOptions
     maxUnackedDirect: num("maxUnackedDirect", 128),
     logger: logger(options.logger),
     now: fn("now", options.now ?? Date.now),
+    tls: serverTls(options.tls),
   };
 }
 
@@ -206,6 +220,17 @@ function httpURL(name: string, value: unknown): string {
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") throw new RangeError(`${name} must be http(s)`);
   return name === "endpointURL" ? url.href.replace(/\/+$/, "") : text;
+}
+
+/** cert and key are required together; never echoed in the error (a key is a secret). */
+function serverTls(value: unknown): ServerTlsOptions | undefined {
+  if (value === undefined) return undefined;
+  const pem = (item: unknown) => typeof item === "string" || Buffer.isBuffer(item);
+  const tls = value as Partial<ServerTlsOptions> | null;
+  if (typeof tls !== "object" || tls === null || !pem(tls.cert) || !pem(tls.key)) {
+    throw new TypeError("tls must be { cert, key } with PEM strings or Buffers");
+  }
+  return tls as ServerTlsOptions;
 }
 
 function describe(value: unknown): string {

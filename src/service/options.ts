@@ -7,12 +7,15 @@
 
 import type { PushDB } from "../db/push-db.ts";
 import type { Logger } from "../log.ts";
-import { isLoopbackHost, type WebSocketConstructor } from "../transport/websocket.ts";
+import { isLoopbackHost } from "../net/hosts.ts";
+import { checkNetworkOptions, type NetworkOptions } from "../net/proxy.ts";
+import type { WebSocketConstructor } from "../transport/websocket.ts";
 import type { IDBFactoryLike } from "../web-types.ts";
 import type { ConnectionOptions } from "./connection-types.ts";
 import type { QuotaOptions } from "./lifecycle.ts";
 
-export interface PushServiceOptions {
+/** `proxy`, `noProxy` and `tls` (Node): see net/proxy.ts and the README's "Proxies and private CAs". */
+export interface PushServiceOptions extends NetworkOptions {
   /** The autopush server. Default "wss://push.services.mozilla.com/". */
   serverURL?: string;
   /** IndexedDB factory; default globalThis.indexedDB. */
@@ -193,6 +196,7 @@ export function resolveOptions(options: PushServiceOptions): ResolvedOptions {
 function resolveOwn(options: PushServiceOptions): ResolvedOptions {
   const serverURL = options.serverURL ?? DEFAULTS.serverURL;
   checkServerURL(serverURL, options.allowInsecureServerURL === true);
+  checkNetworkOptions(options);
   return {
     serverURL,
     requestTimeout: duration("requestTimeout", options.requestTimeout),

@@ -13,6 +13,7 @@ import { type DecryptionKeys, decrypt, decryptWith, type EncryptedPush } from ".
 import type { PushDB, PushRecord } from "../db/push-db.ts";
 import { abort, invalidState, PushError } from "../errors.ts";
 import { describeError, type Logger } from "../log.ts";
+import { webSocketFor } from "../net/socket.ts";
 import {
   type Observer,
   ObserverBus,
@@ -24,7 +25,6 @@ import {
 import type { HelloReply, UnregisterCode } from "../protocol/messages.ts";
 import type { PushSubscription } from "../subscription.ts";
 import type { ConnectFailure } from "../transport/failure.ts";
-import { loadDefaultWebSocket } from "../transport/websocket.ts";
 import { type BroadcastHandler, Broadcasts } from "./broadcasts.ts";
 import { Connection } from "./connection.ts";
 import type { ConnectionDelegate, ConnectionState, InboundMessage } from "./connection-types.ts";
@@ -276,7 +276,7 @@ export class PushService {
   }
 
   async #startOn(db: PushDB): Promise<void> {
-    const Ctor = this.#options.WebSocket ?? (await loadDefaultWebSocket());
+    const Ctor = await webSocketFor(this.#options);
     this.#db = db;
     this.#uaid = await db.getUAID();
     this.#leaseWorkers();

@@ -2,7 +2,7 @@
  * Why a WebSocket never opened, as a typed value: what the runtime's error says, sorted into the
  * causes a user can act on. Node's `ws` reports the cause (a system error code, the HTTP status,
  * a subprotocol complaint); a browser reports only "error" then close 1006, which stays honest
- * as "closed-before-open".
+ * as "closed-before-open". A failure at a proxy arrives as a ProxyError and keeps its own kind.
  */
 
 export type ConnectFailureKind =
@@ -23,7 +23,13 @@ export type ConnectFailureKind =
   /** Another network error (reset, unreachable, timed out at the OS level); `code` holds it. */
   | "network"
   /** The runtime gave no reason (browsers: close 1006 before open). */
-  | "closed-before-open";
+  | "closed-before-open"
+  /** The proxy could not be reached: refused, not resolvable, reset. */
+  | "proxy-refused"
+  /** The proxy wants credentials or refused the ones given (HTTP 407, SOCKS5 authentication). */
+  | "proxy-auth"
+  /** The proxy answered the tunnel request (CONNECT, SOCKS connect) with a refusal. */
+  | "proxy-rejected";
 
 export interface ConnectFailure {
   kind: ConnectFailureKind;
@@ -31,6 +37,8 @@ export interface ConnectFailure {
   message: string;
   /** kind "http-status": the status the server answered instead of 101. */
   status?: number;
+  /** The proxy (credentials shown as `***`) when the failure is the proxy's. */
+  proxy?: string;
   /** The system or TLS error code when the runtime gives one (ECONNREFUSED, DEPTH_ZERO_SELF_SIGNED_CERT). */
   code?: string;
 }
@@ -65,10 +73,25 @@ interface ErrorLike {
   library?: unknown;
 }
 
+/**
+ * A connection that failed at the proxy, not at the server: thrown by the proxy agents
+ * (net/network-node.ts) and carried through `ws` and node:http unchanged, so its cause survives.
+ */
+export class ProxyError extends Error {
+  override name = "ProxyError";
+  readonly failure: ConnectFailure;
+
+  constructor(reason: ConnectFailure) {
+    super(reason.message);
+    this.failure = reason;
+  }
+}
+
 /** Sort what a socket's 'error' event carries into a ConnectFailure. */
 export function classifyConnectError(event: unknown, host: string): ConnectFailure | null {
   const error = errorOf(event);
   if (!error) return null;
+  if (error instanceof ProxyError) return error.failure;
   const message = typeof error.message === "string" ? error.message : "";
   const code = typeof error.code === "string" ? error.code : undefined;
   const status = /^Unexpected server response: (\d{3})/.exec(message);

@@ -349,11 +349,3 @@ function hostOf(url: string): string {
     return url;
   }
 }
-
-const LOOPBACK_HOSTS = new Set(["localhost", "[::1]", "::1"]);
-
-/** ws:// is only for loopback unless the embedder explicitly allows it. */
-export function isLoopbackHost(hostname: string): boolean {
-  if (LOOPBACK_HOSTS.has(hostname.toLowerCase())) return true;
-  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
-}

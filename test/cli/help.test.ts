@@ -12,6 +12,18 @@ import { runMain } from "./in-process.ts";
 // neighbour's child, so the backstop for a timed-out test runs once at the end.
 afterAll(killAll);
 
+/** The network flags every connecting command shares (src/cli/network.ts). */
+const NETWORK = [
+  "--proxy",
+  "--no-proxy",
+  "--ca",
+  "--cert",
+  "--key",
+  "HTTPS_PROXY",
+  "NO_PROXY",
+  "NODE_EXTRA_CA_CERTS",
+];
+
 const OPTIONS: Record<string, string[]> = {
   serve: [
     "--host",
@@ -32,6 +44,7 @@ const OPTIONS: Record<string, string[]> = {
     "--json",
     "--once",
     "--count",
+    ...NETWORK,
   ],
   send: [
     "<subscription.json|->",
@@ -45,6 +58,7 @@ const OPTIONS: Record<string, string[]> = {
     "--vapid-private-key-file",
     "PUSH_AGENT_VAPID_PRIVATE_KEY",
     "--vapid-public-key",
+    ...NETWORK,
   ],
   keys: ["push-agent keys"],
   loadtest: [
@@ -56,8 +70,9 @@ const OPTIONS: Record<string, string[]> = {
     "--statsd",
     "--statsd-prefix",
     "--html",
+    ...NETWORK,
   ],
-  smoke: ["--server", "--timeout", "--broadcast", "--allow-insecure", "--json"],
+  smoke: ["--server", "--timeout", "--broadcast", "--allow-insecure", "--json", ...NETWORK],
 };
 
 describe.concurrent("push-agent --help", () => {
@@ -161,6 +176,22 @@ describe.concurrent("bad arguments exit 2 with one line on stderr", () => {
     ["a subscription that is not JSON", ["send", "-", "hi"], /stdin does not start with a JSON object/, "hi"],
     ["a subscription with a bad key", ["send", "-", "hi"], /cannot encrypt for this subscription/, badKey],
     ["smoke without --server", ["smoke"], /--server URL is required/],
+    [
+      "--proxy with --no-proxy",
+      ["send", "sub.json", "hi", "--proxy", "http://p:1", "--no-proxy"],
+      /either --proxy or --no-proxy/,
+    ],
+    ["--cert without --key", ["listen", "--cert", "client.pem"], /--cert and --key go together/],
+    [
+      "an unreadable --ca",
+      ["smoke", "--server", "ws://127.0.0.1:1/", "--ca", "/nonexistent/ca.pem"],
+      /--ca \/nonexistent\/ca.pem: ENOENT/,
+    ],
+    [
+      "a proxy scheme that is not supported, credentials masked",
+      ["send", "sub.json", "hi", "--proxy", "ftp://user:hunter2@p:1"],
+      /^push-agent send: --proxy ftp:\/\/\*\*\*@p:1 has an unsupported scheme/,
+    ],
     [
       "an unknown scenario",
       ["loadtest", "--server", "ws://127.0.0.1:1/", "--plan", "nope,1,1,0"],

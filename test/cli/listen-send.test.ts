@@ -11,8 +11,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import webpush from "web-push";
+import { sendPush } from "../../src/sender/send.ts";
 import { createPushServer, type PushServer } from "../../src/server/index.ts";
-import { sendPush } from "../../src/server/send.ts";
 import { cli, killAll, runCli, SUBSCRIPTION_JSON } from "./helpers.ts";
 
 let server: PushServer;

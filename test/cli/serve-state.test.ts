@@ -14,7 +14,7 @@ import { afterEach, expect, it } from "vitest";
 import webpush from "web-push";
 import { createMemoryStorage, openMemoryPushDB } from "../../src/db/memory.ts";
 import type { PushMessageEvent } from "../../src/observers.ts";
-import { sendPush } from "../../src/server/send.ts";
+import { sendPush } from "../../src/sender/send.ts";
 import { PushService } from "../../src/service/push-service.ts";
 import type { PushSubscription } from "../../src/subscription.ts";
 import { captureLogger } from "../helpers/logger.ts";

@@ -20,8 +20,8 @@ import {
   setupPushInMain,
   type WindowLike,
 } from "../../examples/electron/main.ts";
+import { sendPush } from "../../src/sender/send.ts";
 import { createPushServer, type PushServer } from "../../src/server/index.ts";
-import { sendPush } from "../../src/server/send.ts";
 import type { PushSubscriptionJSON } from "../../src/subscription.ts";
 import { captureLogger } from "../helpers/logger.ts";
 

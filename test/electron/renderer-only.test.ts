@@ -8,8 +8,8 @@ import "fake-indexeddb/auto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import webpush from "web-push";
 import { type RendererPushMessage, startPushInRenderer } from "../../examples/electron/renderer-only.ts";
+import { sendPush } from "../../src/sender/send.ts";
 import { createPushServer, type PushServer } from "../../src/server/index.ts";
-import { sendPush } from "../../src/server/send.ts";
 import { captureLogger } from "../helpers/logger.ts";
 
 const SCOPE = "https://electron-app.example/";

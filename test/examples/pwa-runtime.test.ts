@@ -2,8 +2,8 @@ import "fake-indexeddb/auto";
 import { IDBFactory } from "fake-indexeddb";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { PwaRuntime } from "../../examples/pwa-runtime/runtime.ts";
+import { sendPush } from "../../src/sender/send.ts";
 import { createPushServer, type PushServer } from "../../src/server/index.ts";
-import { sendPush } from "../../src/server/send.ts";
 import { captureLogger } from "../helpers/logger.ts";
 
 let server: PushServer;

@@ -9,7 +9,7 @@
 import { request } from "node:http";
 import { describe, expect, it, vi } from "vitest";
 import webpush from "web-push";
-import { sendPush } from "../../src/server/send.ts";
+import { sendPush } from "../../src/sender/send.ts";
 import { startServer, subscriptionKeys, TestClient } from "../server/helpers.ts";
 import { type Frame, framesOf, loadSession, readFixture, shape } from "./recordings.ts";
 

@@ -10,8 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { openMemoryPushDB } from "../../src/db/memory.ts";
+import { sendPush } from "../../src/sender/send.ts";
 import { createPushServer, type PushServer } from "../../src/server/index.ts";
-import { sendPush } from "../../src/server/send.ts";
 import { PushService } from "../../src/service/push-service.ts";
 import { captureLogger } from "../helpers/logger.ts";
 

@@ -5,8 +5,8 @@
 
 import webpush from "web-push";
 import type { PushMessageEvent } from "../../../src/observers.ts";
+import { sendPush } from "../../../src/sender/send.ts";
 import type { PushServer } from "../../../src/server/index.ts";
-import { sendPush } from "../../../src/server/send.ts";
 import type { PushService } from "../../../src/service/push-service.ts";
 
 const keys = webpush.generateVAPIDKeys();

@@ -16,8 +16,8 @@
  */
 
 import { type AddressInfo, connect, createServer, type Server, type Socket } from "node:net";
+import { sendPush } from "../../../src/sender/send.ts";
 import { createPushServer, type PushServer } from "../../../src/server/index.ts";
-import { sendPush } from "../../../src/server/send.ts";
 
 export interface SoakPush {
   id: number;

@@ -2,10 +2,12 @@
  * What an application server does: encrypt a payload for a subscription, sign it with VAPID and
  * POST it to the endpoint. The request is built by `web-push` (encryption, headers, VAPID JWT);
  * it is sent with fetch because web-push's own sender only speaks https, and a local push
- * server's endpoints are http://.
+ * server's endpoints are http://. With a proxy (given or from the environment) or TLS material
+ * it goes through the Node network layer instead (net/network-node.ts), which fetch cannot take.
  */
 
 import webpush from "web-push";
+import { checkNetworkOptions, type NetworkOptions, needsNetworkLayer } from "../net/proxy.ts";
 
 export interface PushTarget {
   endpoint: string;
@@ -19,7 +21,8 @@ export interface VapidDetails {
   privateKey: string;
 }
 
-export interface SendPushOptions {
+/** `proxy`, `noProxy`, `tls`: the README's "Proxies and private CAs". */
+export interface SendPushOptions extends NetworkOptions {
   /** Seconds the push service may keep the message. Default 86 400 (a day). */
   TTL?: number;
   topic?: string;
@@ -43,9 +46,11 @@ export async function sendPush(
   payload: string | Uint8Array | null,
   options: SendPushOptions & { signal?: AbortSignal } = {},
 ): Promise<SendPushResult> {
+  checkNetworkOptions(options);
   const request = buildRequest(subscription, payload, options);
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(request.headers)) headers[name] = String(value);
+  if (needsNetworkLayer(options)) return sendThroughNetworkLayer(request, headers, options);
   const response = await fetch(request.endpoint, {
     method: request.method,
     headers,
@@ -63,6 +68,32 @@ export async function sendPush(
     location: response.headers.get("location"),
     headers: responseHeaders,
     body: await response.text(),
+  };
+}
+
+async function sendThroughNetworkLayer(
+  request: PushRequest,
+  headers: Record<string, string>,
+  options: NetworkOptions & { signal?: AbortSignal },
+): Promise<SendPushResult> {
+  const { requestVia } = await import("../net/network-node.ts");
+  const response = await requestVia(
+    request.endpoint,
+    {
+      method: request.method,
+      headers,
+      ...(request.body ? { body: new Uint8Array(request.body) } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    },
+    options,
+  );
+  return {
+    ok: response.status >= 200 && response.status < 300,
+    statusCode: response.status,
+    statusText: response.statusText,
+    location: response.headers.location ?? null,
+    headers: response.headers,
+    body: response.body,
   };
 }
 
