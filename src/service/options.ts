@@ -3,6 +3,7 @@
  * construction with one TypeError sentence that names it.
  */
 
+import { MAX_DECRYPT_WORKERS } from "../crypto/worker-messages.ts";
 import type { PushDB } from "../db/push-db.ts";
 import type { Logger } from "../log.ts";
 import { isLoopbackHost, type WebSocketConstructor } from "../transport/websocket.ts";
@@ -192,9 +193,6 @@ function nonNegativeInteger(name: string, value: number): number {
     throw new TypeError(`${name} must be a whole number ≥ 0, got ${String(value)}`);
   return value;
 }
-
-/** Mirrors MAX_DECRYPT_WORKERS in crypto/worker-pool.ts (a Node-only module this file must not import). */
-const MAX_DECRYPT_WORKERS = 16;
 
 function workerCount(value: number): number {
   if (!Number.isInteger(value) || value < 0 || value > MAX_DECRYPT_WORKERS) {
