@@ -1,13 +1,11 @@
 /**
  * P-256 ECDH on node:crypto, and the one place that picks how this runtime does it. node:crypto
- * offers two sync paths whose speed depends on the OpenSSL under Node (measured by
- * `npm run bench -- decrypt` and `-- --runtimes`, see BENCHMARKS.md “Decrypt per runtime”):
+ * offers two sync paths whose speed depends on the Node version and its OpenSSL (measured by
+ * `npm run bench -- decrypt` and `npm run bench -- --runtimes`; see chooseEcdhPath):
  *
- * - "ecdh": createECDH().computeSecret(point). The fastest on OpenSSL 3.0 (Node 20), where making
- *   a KeyObject per message costs as much as the ECDH itself.
+ * - "ecdh": createECDH().computeSecret(point), the private key as an ECDH object.
  * - "keyobject": crypto.diffieHellman with the private KeyObject cached per subscription and the
- *   sender's point imported per message (raw where Node can, else SPKI DER). On OpenSSL 3.5
- *   (Node 22 and 24) the import is cheap and this path beats computeSecret.
+ *   sender's point imported per message (raw where Node can, else SPKI DER).
  *
  * Both take a 32-byte scalar and a 65-byte uncompressed point and fail the same way: a bad
  * private key throws badCrypto, a point that is not on the curve throws badSenderKey.
@@ -128,17 +126,22 @@ export const KEYOBJECT_RAW: EcdhPath<KeyObject> | null = supportsRawImport()
   ? keyObjectPath(rawImport)
   : null;
 
-/** OpenSSL's version under this Node as major * 100 + minor (3.5.9 → 305); 0 when unknown. */
-export function opensslVersion(versions: NodeJS.ProcessVersions = process.versions): number {
-  const match = /^(\d+)\.(\d+)/.exec(versions.openssl ?? "");
-  return match ? Number(match[1]) * 100 + Number(match[2]) : 0;
+/** The Node major version when this is Node itself (not Deno's or Bun's node:crypto); 0 otherwise. */
+export function nodeMajor(versions: NodeJS.ProcessVersions = process.versions): number {
+  if ("bun" in versions || "deno" in versions) return 0;
+  return Number(/^(\d+)\./.exec(versions.node ?? "")?.[1] ?? 0);
 }
 
 /**
- * The path for this runtime, decided here and nowhere else. From OpenSSL 3.5 the KeyObject path
- * (raw import where available); before, computeSecret. Measured: see the header.
+ * The path for this runtime, decided here and nowhere else, by what measured fastest per message
+ * (CPU time, paired runs; BENCHMARKS.md “Decrypt per runtime”):
+ * - Node 20 (OpenSSL 3.0): computeSecret 103 µs; a KeyObject per sender point makes ECDH 2.2× slower.
+ * - Node 22 (OpenSSL 3.5): computeSecret 60 µs; the KeyObject path 72 µs.
+ * - Node 24 (OpenSSL 3.5): computeSecret 79 µs (Node's own ECDH class got slower); the KeyObject
+ *   path 75–77 µs, its raw point import no slower than SPKI and with nothing to concatenate.
+ * Deno and Bun keep computeSecret: their KeyObject support is their own.
  */
-export function chooseEcdhPath(openssl = opensslVersion()): EcdhPath {
-  if (openssl >= 305) return (KEYOBJECT_RAW ?? KEYOBJECT_SPKI) as EcdhPath;
+export function chooseEcdhPath(major = nodeMajor()): EcdhPath {
+  if (major >= 24) return (KEYOBJECT_RAW ?? KEYOBJECT_SPKI) as EcdhPath;
   return ECDH_OBJECT as EcdhPath;
 }
