@@ -1,27 +1,20 @@
 /**
  * Raw P-256 ECDH in node:crypto, each way this runtime offers, called directly (not through the
- * library): the reference every decrypt, burst and drain figure is set beside. "Per message"
- * means a fresh sender key each call, as every push has; the sender's point is imported per call
- * where the path needs a KeyObject. The prebuilt-peer rate is a ceiling no message can reach.
+ * library's ECDH paths; only the point import helpers are shared): the reference every decrypt,
+ * burst and drain figure is set beside. "Per message" means a fresh sender key each call, as every
+ * push has; the sender's point is imported per call where the path needs a KeyObject. The
+ * prebuilt-peer rate is a ceiling no message can reach.
  */
 
-import { createECDH, createPrivateKey, createPublicKey, diffieHellman, type KeyObject } from "node:crypto";
+import { createECDH, createPrivateKey, diffieHellman, type KeyObject } from "node:crypto";
+import { rawImport, spkiImport } from "../src/crypto/ecdh-node.ts";
 
-export const SPKI_P256_PREFIX = Buffer.from("3059301306072a8648ce3d020106082a8648ce3d030107034200", "hex");
 const SENDERS = 64;
 
 export type RawEcdhCase = "computesecret" | "keyobject_spki" | "keyobject_raw" | "keyobject_prebuilt";
 
 /** The per-message paths; the best of them, run by run, is "that runtime's best per-message ECDH". */
 export const PER_MESSAGE: RawEcdhCase[] = ["computesecret", "keyobject_spki", "keyobject_raw"];
-
-const rawPublic = (point: Uint8Array) =>
-  createPublicKey({
-    key: point,
-    format: "raw-public",
-    asymmetricKeyType: "ec",
-    namedCurve: "P-256",
-  } as unknown as Parameters<typeof createPublicKey>[0]);
 
 /** One call per case, on one private key and SENDERS sender points used round-robin. */
 export function rawEcdhCases(): Partial<Record<RawEcdhCase, (i: number) => unknown>> {
@@ -39,25 +32,15 @@ export function rawEcdhCases(): Partial<Record<RawEcdhCase, (i: number) => unkno
     },
   });
   const senders = Array.from({ length: SENDERS }, () => createECDH("prime256v1").generateKeys());
-  const prebuilt = senders.map((p) =>
-    createPublicKey({ key: Buffer.concat([SPKI_P256_PREFIX, p]), format: "der", type: "spki" }),
-  );
+  const prebuilt = senders.map(spkiImport);
   const cases: Partial<Record<RawEcdhCase, (i: number) => unknown>> = {
     computesecret: (i) => me.computeSecret(senders[i % SENDERS]!),
-    keyobject_spki: (i) =>
-      diffieHellman({
-        privateKey,
-        publicKey: createPublicKey({
-          key: Buffer.concat([SPKI_P256_PREFIX, senders[i % SENDERS]!]),
-          format: "der",
-          type: "spki",
-        }),
-      }),
+    keyobject_spki: (i) => diffieHellman({ privateKey, publicKey: spkiImport(senders[i % SENDERS]!) }),
     keyobject_prebuilt: (i) => diffieHellman({ privateKey, publicKey: prebuilt[i % SENDERS]! }),
   };
   try {
-    rawPublic(senders[0]!);
-    cases.keyobject_raw = (i) => diffieHellman({ privateKey, publicKey: rawPublic(senders[i % SENDERS]!) });
+    rawImport(senders[0]!);
+    cases.keyobject_raw = (i) => diffieHellman({ privateKey, publicKey: rawImport(senders[i % SENDERS]!) });
   } catch {
     // This Node has no raw EC key import.
   }

@@ -62,13 +62,13 @@ export const ECDH_OBJECT: EcdhPath<ECDH> = {
 };
 
 /** The sender's point as a KeyObject: raw where this Node imports raw EC points, else SPKI. */
-type PublicImport = (point: Uint8Array) => KeyObject;
+export type PublicImport = (point: Uint8Array) => KeyObject;
 
-const spkiImport: PublicImport = (point) =>
+export const spkiImport: PublicImport = (point) =>
   createPublicKey({ key: Buffer.concat([SPKI_P256_PREFIX, point]), format: "der", type: "spki" });
 
 /** Newer Node imports an EC point as is ("raw-public"); older ones throw on the format. */
-const rawImport: PublicImport = (point) =>
+export const rawImport: PublicImport = (point) =>
   createPublicKey({
     key: point,
     format: "raw-public",
