@@ -28,8 +28,8 @@ export type StartWorker = () => Worker;
 /** The worker module beside this one: compiled JavaScript, or TypeScript run through tsx. */
 export const startDecryptWorker: StartWorker = () => {
   if (!import.meta.url.endsWith(".ts")) return new Worker(new URL("./decrypt-worker.js", import.meta.url));
-  // A worker does not inherit the parent's module hooks on every Node version: it loads tsx itself.
-  // Node 20 ignores hooks a worker's --import or tsx's loader entry registers; tsx's ESM API works.
+  // From the sources the thread registers tsx itself: workers do not inherit the parent's module
+  // hooks, and Node 20 ignores those a worker's --import or tsx's loader entry registers.
   const entry = new URL("./decrypt-worker.ts", import.meta.url).href;
   const boot = `import(${JSON.stringify(tsxEsmApi())}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
   return new Worker(boot, { eval: true });
