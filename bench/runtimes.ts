@@ -35,8 +35,8 @@ const PINNED = ["node22", "node24"].map((dir) =>
 
 /** Short runs: three runtimes on a shared machine. Each can be overridden from the environment. */
 export const RUNTIME_SETTINGS: Record<string, string> = {
-  BENCH_DECRYPT_RUNS: "15",
-  BENCH_DECRYPT_MS: "150",
+  BENCH_DECRYPT_RUNS: "25",
+  BENCH_DECRYPT_MS: "100",
   BENCH_PEER_MESSAGES: "2000",
   BENCH_PEER_RUNS: "3",
   BENCH_PEER_THREADS: "2",
