@@ -132,12 +132,11 @@ export interface NodeBackend extends CryptoBackend {
   readonly name: "node";
   /** The ECDH path its decryptRecords takes. */
   readonly ecdhPath: EcdhPath["name"];
+  /** Synchronous: a worker thread posts its result as is, and decryptWith takes no promise step. */
+  decryptRecords(job: DecryptJob): Uint8Array[];
 }
 
-/**
- * The node backend on a given ECDH path, without worker threads: what the workers run, and what
- * benchmarks and tests use to compare the paths.
- */
+/** The node backend on a given ECDH path, without worker threads (tests and benchmarks compare the paths). */
 export function nodeBackendOn(path: EcdhPath): NodeBackend {
   const schedule = new Schedule(path);
   return {
@@ -155,7 +154,10 @@ export function nodeBackendOn(path: EcdhPath): NodeBackend {
   };
 }
 
-/** The runtime's backend: its fastest ECDH path, and worker threads on request (their workers run `nodeBackendOn` on that same path). */
+/**
+ * The runtime's backend: its fastest ECDH path, and worker threads on request. Each thread loads
+ * this module too (decrypt-worker.ts), so it decrypts with the same code on the same path.
+ */
 const mainThread = nodeBackendOn(chooseEcdhPath());
 export const backend: NodeBackend = {
   ...mainThread,

@@ -12,7 +12,7 @@ import type { WorkerReply, WorkerRequest } from "./worker-messages.ts";
 
 function reply(request: WorkerRequest): WorkerReply {
   try {
-    return { id: request.id, plaintexts: backend.decryptRecords(request.job) as Uint8Array[] };
+    return { id: request.id, plaintexts: backend.decryptRecords(request.job) };
   } catch (error) {
     const known = error instanceof DecryptError;
     return {
