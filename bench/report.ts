@@ -354,7 +354,7 @@ function scaleTable(s: Figures | undefined): string[] {
 
 /**
  * Heap snapshots of 500 idle services (BENCH_HEAP_SNAPSHOT= with bench/scale-worker.ts, read by
- * scripts/heap-summary.ts), before and after the idle-footprint changes of issue 15.
+ * scripts/heap-summary.ts), before and after the idle-footprint changes.
  */
 const IDLE_HEAP_PROFILE = [
   "### Idle heap per PushService, before and after (issue 15)",

@@ -32,7 +32,9 @@ function readSuites(): { suites: SuiteFile[]; stale: string[] } {
   return { suites, stale };
 }
 
-const num = (n: number) => n.toLocaleString("en");
+const NOT_MEASURED = "not measured";
+/** A counted figure, or "not measured" where the run could not count it (never a made-up 0). */
+const num = (n: number | null) => (n === null ? NOT_MEASURED : n.toLocaleString("en"));
 const cell = (text: string) => text.replaceAll("|", "\\|").replaceAll("\n", " ");
 
 function faultTable(rows: Row[]): string[] {
@@ -54,7 +56,7 @@ function hostileTable(rows: Row[]): string[] {
     "|---|---|---:|---:|---|---|",
   ];
   for (const r of rows) {
-    const after = r.sent > 0 ? `${num(r.sent)} → ${num(r.delivered)}` : "—";
+    const after = r.sent === null || r.sent > 0 ? `${num(r.sent)} → ${num(r.delivered)}` : "—";
     lines.push(
       `| ${r.id} | ${cell(r.title)} | ${num(r.runs)} | ${num(r.crashes)} | ${after} | ${cell(r.notes ?? "")} |`,
     );
@@ -64,7 +66,7 @@ function hostileTable(rows: Row[]): string[] {
 
 /** Duplicates are expected only from host kills (F2*); anything else is called out. */
 function duplicateNote(rows: Row[]): string[] {
-  const withDuplicates = rows.filter((r) => r.duplicated > 0);
+  const withDuplicates = rows.filter((r) => (r.duplicated ?? 0) > 0);
   const fromKills = withDuplicates.filter((r) => r.id.startsWith("F2"));
   const other = withDuplicates.filter((r) => !r.id.startsWith("F2"));
   const lines: string[] = [];
@@ -81,14 +83,40 @@ function duplicateNote(rows: Row[]): string[] {
   if (other.length > 0) {
     lines.push(
       "",
-      `Duplicates not explained by a kill: ${other.map((r) => `${r.id} (${num(r.duplicated)})`).join(", ")}.`,
+      `Duplicates not explained by a kill: ${other.map((r) => `${r.id} (${num(r.duplicated)})`).join(", ")}; each row's notes say where they came from.`,
     );
   }
   if (withDuplicates.length === 0) lines.push("No message reached the app twice.");
   return lines;
 }
 
-function render(suites: SuiteFile[], stale: string[]): string {
+type Figure = "sent" | "delivered" | "duplicated" | "lost" | "crashes";
+
+/** Sums a column over the rows that counted it, and says how many rows did not. */
+function total(rows: Row[], figure: Figure, label: string): string {
+  const counted = rows.filter((r) => r[figure] !== null);
+  const sum = counted.reduce((n, r) => n + (r[figure] ?? 0), 0);
+  const missing = rows.length - counted.length;
+  return `${num(sum)} ${label}${missing > 0 ? ` (${missing} ${missing === 1 ? "row" : "rows"} ${NOT_MEASURED})` : ""}`;
+}
+
+function totals(rows: Row[]): string {
+  const parts = [
+    total(rows, "sent", "messages sent"),
+    total(rows, "delivered", "delivered"),
+    total(rows, "duplicated", "duplicated"),
+    total(rows, "lost", "lost"),
+    total(rows, "crashes", "crashes"),
+  ];
+  return `Totals: ${parts.join(", ")}.`;
+}
+
+/** A row that lost a message or crashed; a figure not measured is no finding, but is not hidden. */
+function isFinding(r: Row): boolean {
+  return (r.lost ?? 0) > 0 || (r.crashes ?? 0) > 0;
+}
+
+export function render(suites: SuiteFile[], stale: string[]): string {
   const rows = suites
     .flatMap((s) => s.rows)
     .sort((a, b) => a.id.localeCompare(b.id, "en", { numeric: true }));
@@ -96,8 +124,7 @@ function render(suites: SuiteFile[], stale: string[]): string {
   const hostile = rows.filter((r) => r.category === "hostile");
   const slow = suites.some((s) => s.mode === "SLOW");
   const last = suites.reduce((a, b) => (Date.parse(a.finishedAt) > Date.parse(b.finishedAt) ? a : b));
-  const findings = rows.filter((r) => r.lost > 0 || r.crashes > 0);
-  const sum = (pick: (r: Row) => number, of: Row[]) => of.reduce((total, r) => total + pick(r), 0);
+  const findings = rows.filter(isFinding);
 
   const out = [
     "# Reliability",
@@ -116,14 +143,13 @@ function render(suites: SuiteFile[], stale: string[]): string {
     "server or the scripted server sent towards the app; *delivered* the distinct messages the app",
     "received; *duplicated* deliveries of a message beyond its first; *lost* sent minus delivered;",
     "*crashes* uncaught exceptions, unhandled rejections, or host processes that died on their own.",
+    `A cell reads *${NOT_MEASURED}* where the run could not count that figure.`,
     "",
     "## Faults",
     "",
     ...faultTable(faults),
     "",
-    `Totals: ${num(sum((r) => r.sent, faults))} messages sent, ${num(sum((r) => r.delivered, faults))} delivered, ` +
-      `${num(sum((r) => r.duplicated, faults))} duplicated, ${num(sum((r) => r.lost, faults))} lost, ` +
-      `${num(sum((r) => r.crashes, faults))} crashes.`,
+    totals(faults),
     "",
     ...duplicateNote(faults),
     "",
@@ -176,11 +202,12 @@ function main(): void {
   mkdirSync(dirname(target), { recursive: true });
   writeFileSync(target, render(suites, stale));
   process.stdout.write(`wrote ${target} from ${suites.length} suites\n`);
-  const findings = suites.flatMap((s) => s.rows).filter((r) => r.lost > 0 || r.crashes > 0);
+  const findings = suites.flatMap((s) => s.rows).filter(isFinding);
   if (args.includes("--check") && findings.length > 0) {
     process.stderr.write(`reliability: ${findings.map((r) => r.id).join(", ")} lost messages or crashed\n`);
     process.exit(1);
   }
 }
 
-main();
+// Run as a script; imported (by its test), only `render` is used.
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) main();

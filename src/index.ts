@@ -3,7 +3,7 @@
  * at module top level; Node-only parts live on `push-agent/node` and `push-agent/server`.
  */
 
-export type { DecryptErrorCode, EncryptedPush, PushHeaders } from "./crypto/decrypt.ts";
+export type { DecryptErrorCode, DecryptionKeys, EncryptedPush, PushHeaders } from "./crypto/decrypt.ts";
 export { DecryptError, decrypt } from "./crypto/decrypt.ts";
 export type { SubscriptionKeys } from "./crypto/keys.ts";
 export { generateKeys } from "./crypto/keys.ts";
@@ -16,7 +16,6 @@ export { ConstraintError } from "./db/push-db.ts";
 export type { PushErrorName } from "./errors.ts";
 export { PushError } from "./errors.ts";
 export type { Logger } from "./log.ts";
-export { shortEndpoint } from "./log.ts";
 export type {
   ConnectionErrorEvent,
   DecryptErrorEvent,
@@ -29,10 +28,12 @@ export type {
   StateChangeEvent,
 } from "./observers.ts";
 export type { BroadcastHandler, BroadcastPhase } from "./service/broadcasts.ts";
-export type { ConnectionState } from "./service/connection.ts";
-export { MIN_PING_INTERVAL } from "./service/connection.ts";
-export type { PushManager, PushServiceOptions, SubscribeOptions } from "./service/push-service.ts";
+export type { ConnectionState } from "./service/connection-types.ts";
+export type { ClearPattern, PermissionState, QuotaOptions } from "./service/lifecycle.ts";
+export type { PushServiceOptions } from "./service/options.ts";
+export type { PushManager } from "./service/push-service.ts";
 export { PushService } from "./service/push-service.ts";
+export type { SubscribeOptions } from "./service/registry.ts";
 export type { PushSubscriptionJSON, PushSubscriptionOptions } from "./subscription.ts";
 export { PushMessageData, PushSubscription } from "./subscription.ts";
 export type { ConnectFailure, ConnectFailureKind } from "./transport/failure.ts";

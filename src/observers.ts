@@ -5,7 +5,7 @@
  */
 
 import type { PushErrorName } from "./errors.ts";
-import type { ConnectionState } from "./service/connection.ts";
+import type { ConnectionState } from "./service/connection-types.ts";
 import type { PushMessageData, PushSubscription } from "./subscription.ts";
 import type { ConnectFailure } from "./transport/failure.ts";
 
@@ -73,7 +73,7 @@ export interface ObserverHooks {
 }
 
 export class ObserverBus {
-  /** Made with the first observer: an idle service with none holds no map (issue 15). */
+  /** Made with the first observer: an idle service with none holds no map. */
   #observers: Map<PushTopic, Set<Observer<PushTopic>>> | null = null;
   /** Kept whole and called as methods, so the hooks may be a class instance. */
   readonly #hooks: ObserverHooks;

@@ -7,9 +7,9 @@
  * supersedes an older one that has not started yet. A burst of messages costs one round of pushes.
  */
 
-import { type Logger, shortEndpoint } from "push-agent";
+import type { Logger } from "push-agent";
 import { sendPush } from "push-agent/server";
-import { describeError, type PushHint } from "./shared.ts";
+import { describeError, type PushHint, shortEndpoint } from "./shared.ts";
 import type { ChatStore, Subscriber } from "./store.ts";
 
 export interface VapidDetails {

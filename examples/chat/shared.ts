@@ -75,3 +75,12 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, message: string)
 export function describeError(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/** An endpoint for a log line: its origin only, since the path is a capability to push. */
+export function shortEndpoint(endpoint: string): string {
+  try {
+    return `${new URL(endpoint).origin}/…`;
+  } catch {
+    return "<invalid endpoint>";
+  }
+}

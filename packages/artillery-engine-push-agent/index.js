@@ -7,7 +7,12 @@
  *
  * Artillery loads engines with require(), and push-agent is an ES module: it is imported on the
  * first virtual user. Outside an installed push-agent (this repository's checkout), the built
- * copy in ../../dist is used.
+ * copy in ../../dist is used. The engine drives push-agent's plumbing, which is not public API:
+ * `push-agent/loadtest/internal` (a ScenarioRunner and the users it makes with createUser).
+ *
+ * When the run ends (Artillery's runner emits "done" on the engine's event emitter) the engine
+ * stops its runner: every user's socket and the keep-alive sockets of the push sender close, so
+ * nothing of the run keeps the process alive. cleanup() does the same, for any other driver.
  */
 
 "use strict";
@@ -21,9 +26,9 @@ const PREFIX = "push_agent.";
 
 async function loadLibrary() {
   try {
-    return await import("push-agent/loadtest");
+    return await import("push-agent/loadtest/internal");
   } catch (error) {
-    const local = path.join(__dirname, "..", "..", "dist", "loadtest", "index.js");
+    const local = path.join(__dirname, "..", "..", "dist", "loadtest", "internal.js");
     if (existsSync(local)) return import(pathToFileURL(local).href);
     throw error;
   }
@@ -39,7 +44,7 @@ function artillerySink(ee) {
 }
 
 class PushAgentEngine {
-  /** How push-agent/loadtest is loaded; tests point it at the sources. */
+  /** How push-agent/loadtest/internal is loaded; tests point it at the sources. */
   static library = loadLibrary;
 
   constructor(script, ee, helpers) {
@@ -50,7 +55,19 @@ class PushAgentEngine {
     this.options = engines["push-agent"] ?? {};
     this.target = script.config?.target;
     this.setup = null;
-    this.nextId = 0;
+    this.active = 0;
+    this.cleaning = null;
+    // Artillery's runner emits "done" on this emitter once every virtual user ended.
+    if (typeof ee?.on === "function") ee.on("done", () => void this.cleanup());
+  }
+
+  /** Stop the runner: users' sockets and the sender's keep-alive sockets close. Idempotent. */
+  async cleanup() {
+    const setup = this.setup;
+    if (!setup || this.active > 0) return;
+    this.setup = null;
+    const { runner } = await setup.catch(() => ({ runner: null }));
+    await runner?.stop();
   }
 
   createScenario(scenarioSpec, ee) {
@@ -71,15 +88,23 @@ class PushAgentEngine {
   }
 
   async runUser(flow, context, ee) {
+    this.active++;
+    try {
+      await this.#runUser(flow, context, ee);
+    } finally {
+      this.active--;
+    }
+  }
+
+  async #runUser(flow, context, ee) {
     const { lib, runner, scenarios } = await this.ready();
     context.vars ??= {};
     const sink = artillerySink(ee);
-    // The run's shared parts (sender, sockets' settings, stop state), with this user's metrics.
-    const run = Object.create(runner.run, { sink: { value: sink } });
-    const user = new lib.VirtualUser(run, this.nextId++, {});
+    // A user of the run (its sender, sockets' settings, stop state) reporting Artillery's metrics.
+    const user = runner.createUser(sink);
     const state = {
       lib,
-      run,
+      runner,
       user,
       sink,
       scenarios,

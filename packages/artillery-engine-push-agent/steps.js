@@ -202,7 +202,7 @@ const STEPS = {
     const definition = state.scenarios.get(name);
     if (!definition) fail(state, "scenario", `unknown scenario '${name}'`);
     const args = { ...definition.params, ...(typeof o.args === "object" && o.args ? o.args : {}) };
-    const user = new state.lib.VirtualUser(state.run, state.user.id, args);
+    const user = state.runner.createUser(state.sink, args);
     const outcome = await user.execute(definition);
     if (outcome === "failed") fail(state, "scenario", `scenario ${name} failed`);
   },

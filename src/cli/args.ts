@@ -118,18 +118,17 @@ export function booleanOption(values: ParsedValues, name: string): boolean {
   return values[name] === true;
 }
 
+/** A whole number within `range`; every number flag has an upper bound (a duration's is below 2^31 ms). */
 export function integerOption(
   values: ParsedValues,
   name: string,
-  range: { min: number; max?: number },
+  range: { min: number; max: number },
 ): number | undefined {
   const text = stringOption(values, name);
   if (text === undefined) return undefined;
-  const max = range.max ?? Number.MAX_SAFE_INTEGER;
   const value = /^\d+$/.test(text) ? Number(text) : Number.NaN;
-  if (!Number.isSafeInteger(value) || value < range.min || value > max) {
-    const bound = range.max === undefined ? `≥ ${range.min}` : `${range.min}-${range.max}`;
-    throw new UsageError(`--${name} must be a whole number ${bound}, got '${text}'`);
+  if (!Number.isSafeInteger(value) || value < range.min || value > range.max) {
+    throw new UsageError(`--${name} must be a whole number ${range.min}-${range.max}, got '${text}'`);
   }
   return value;
 }

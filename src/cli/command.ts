@@ -16,6 +16,8 @@ export interface CliContext {
   stdin: NodeJS.ReadableStream;
   /** Aborted on SIGINT/SIGTERM: long-running commands stop cleanly when it fires. */
   signal: AbortSignal;
+  /** Environment variables (default process.env): `send` reads the VAPID private key from one. */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 export interface Command {

@@ -18,6 +18,7 @@ import type { PushMessageEvent } from "../observers.ts";
 import { PushService } from "../service/push-service.ts";
 import type { PushSubscription } from "../subscription.ts";
 import { isLoopbackHost } from "../transport/websocket.ts";
+import { withoutCredentials } from "../url-credentials.ts";
 import {
   booleanOption,
   integerOption,
@@ -72,7 +73,7 @@ export const listenCommand = defineCommand(
         description: "print each message as a JSON line {messageId, scope, data, text}",
       },
       once: { type: "boolean", description: "exit after the first message (same as --count 1)" },
-      count: { type: "string", value: "N", description: "exit after N messages" },
+      count: { type: "string", value: "N", description: "exit after N messages, 1-1000000" },
       verbose: { type: "boolean", short: "v", description: "also log debug lines on stderr" },
     },
     details: [
@@ -104,7 +105,7 @@ function readOptions(values: ParsedValues): ListenOptions {
     );
   }
   const once = booleanOption(values, "once");
-  const count = integerOption(values, "count", { min: 1 });
+  const count = integerOption(values, "count", { min: 1, max: 1_000_000 });
   if (once && count !== undefined) throw new UsageError("use either --once or --count, not both");
   return {
     serverURL,
@@ -135,14 +136,14 @@ async function listen(options: ListenOptions, ctx: CliContext): Promise<number> 
   // One line per distinct cause, like the service's warning: a server down for an hour is one line.
   let lastFailure = "";
   try {
-    progress(`connecting to ${options.serverURL}`);
+    progress(`connecting to ${withoutCredentials(options.serverURL)}`);
     service.observe("state-change", ({ state, previous, error }) => {
       if (stopping) return;
       if (state === "Ready") lastFailure = "";
       if (state === "Ready") progress(`connected (uaid ${service.uaid?.slice(0, 8)}…)`);
       else if (previous === "Ready") progress("disconnected; reconnecting");
       else if (state === "ShutDown") {
-        const line = `cannot connect to ${options.serverURL}${error ? `: ${error.message}` : ""}; retrying`;
+        const line = `cannot connect to ${withoutCredentials(options.serverURL)}${error ? `: ${error.message}` : ""}; retrying`;
         if (line !== lastFailure) progress(line);
         lastFailure = line;
       }

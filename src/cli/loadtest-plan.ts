@@ -15,6 +15,7 @@ import type { RunProgress } from "../loadtest/runner.ts";
 import { loadScenarios, ScenarioModuleError } from "../loadtest/scenario-module.ts";
 import { parseStatsdAddress } from "../loadtest/statsd.ts";
 import { type PlanRunConfig, runPlan } from "../loadtest/workers.ts";
+import { withoutCredentials } from "../url-credentials.ts";
 import {
   booleanOption,
   choiceOption,
@@ -25,7 +26,7 @@ import {
   UsageError,
 } from "./args.ts";
 import type { CliContext, Output } from "./command.ts";
-import { secondsOption, serverOption, statusLine } from "./loadtest.ts";
+import { secondsOption, serverOption, statusLine } from "./loadtest-shared.ts";
 
 const LINE_EVERY = 5;
 
@@ -55,6 +56,7 @@ export async function runPlanCommand(values: ParsedValues, ctx: CliContext): Pro
     scenarioModule,
     payloadMode: choiceOption(values, "payload", ["relay", "e2e"] as const) ?? "relay",
     durationMs: secondsOption(values, "duration", false) ?? null,
+    drainTimeoutMs: secondsOption(values, "drain", true),
     statsd,
     vapid: runVapidKeys(),
     connectConcurrency: integerOption(values, "connect-concurrency", { min: 1, max: 100_000 }) ?? 200,
@@ -68,7 +70,7 @@ export async function runPlanCommand(values: ParsedValues, ctx: CliContext): Pro
   const until =
     config.durationMs === null ? "until every user finished" : `for ${config.durationMs / 1000} s`;
   status.line(
-    `push-agent loadtest: ${plans.join(" | ")} against ${serverURL} on ${workers} worker(s), ${until} (Ctrl+C stops early)`,
+    `push-agent loadtest: ${plans.join(" | ")} against ${withoutCredentials(serverURL)} on ${workers} worker(s), ${until} (Ctrl+C stops early)`,
   );
   let snapshots = 0;
   let report: ScenarioReport;
@@ -105,6 +107,8 @@ export function formatPlanProgress(progress: RunProgress): string {
 }
 
 function failureOf(report: ScenarioReport): string | null {
+  if (report.workerFailures.length > 0)
+    return `a worker failed, the run was stopped: ${report.workerFailures[0]}`;
   if (report.users.failed > 0) return `${report.users.failed} virtual user(s) failed`;
   if (report.connections.opened === 0 && report.users.started > 0) return "no connection opened";
   return null;

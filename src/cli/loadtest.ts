@@ -9,18 +9,19 @@
  */
 
 import { formatProgress, formatReport, type LoadTestReport, runLoadTest } from "../loadtest/index.ts";
+import { DEFAULT_DRAIN_MS } from "../loadtest/option-checks.ts";
 import type { Logger } from "../log.ts";
-import { isLoopbackHost } from "../transport/websocket.ts";
-import {
-  booleanOption,
-  integerOption,
-  type ParsedValues,
-  stringOption,
-  UsageError,
-  urlOption,
-} from "./args.ts";
-import { type CliContext, defineCommand, type Output } from "./command.ts";
+import { withoutCredentials } from "../url-credentials.ts";
+import { booleanOption, integerOption, type ParsedValues, UsageError } from "./args.ts";
+import { type CliContext, defineCommand } from "./command.ts";
 import { runPlanCommand } from "./loadtest-plan.ts";
+import {
+  decimalOption,
+  type StatusLine,
+  secondsOption,
+  serverOption,
+  statusLine,
+} from "./loadtest-shared.ts";
 
 /** Off a terminal, one progress line per this many snapshots (about every 5 s). */
 const LINE_EVERY = 5;
@@ -39,6 +40,7 @@ interface LoadTestArgs {
   connectConcurrency: number;
   rampUpMs: number;
   sendConcurrency: number;
+  drainMs: number;
   json: boolean;
   verbose: boolean;
 }
@@ -109,6 +111,12 @@ export const loadtestCommand = defineCommand(
         description:
           "agents connecting at the same time, at most (default 100; 200 over all workers with --plan)",
       },
+      drain: {
+        type: "string",
+        value: "S",
+        description:
+          "after sending stops, seconds the pushes under way may take to arrive (default 5); accepted ones not in by then are lost, unanswered POSTs in flight",
+      },
       "ramp-up": {
         type: "string",
         value: "S",
@@ -151,20 +159,6 @@ export const loadtestCommand = defineCommand(
     isPlanMode(values) ? runPlanCommand(values, ctx) : loadtest(readArgs(values), ctx),
 );
 
-/** The server URL, checked: wss://, or ws:// to loopback unless --allow-insecure. */
-export function serverOption(values: ParsedValues): { serverURL: string; allowInsecure: boolean } {
-  const serverURL = urlOption(values, "server", ["ws:", "wss:"]);
-  if (serverURL === undefined) throw new UsageError("--server URL is required");
-  const allowInsecure = booleanOption(values, "allow-insecure");
-  const url = new URL(serverURL);
-  if (url.protocol === "ws:" && !allowInsecure && !isLoopbackHost(url.hostname)) {
-    throw new UsageError(
-      `--server ${url.host} uses ws:// to a non-loopback host; use wss:// or --allow-insecure`,
-    );
-  }
-  return { serverURL, allowInsecure };
-}
-
 const PLAN_ONLY = ["scenario", "arg", "workers", "payload", "statsd", "statsd-prefix", "html"];
 const FIXED_ONLY = ["agents", "subscriptions", "rate", "payload-bytes", "ttl", "vapid", "ramp-up"];
 
@@ -196,29 +190,10 @@ function readArgs(values: ParsedValues): LoadTestArgs {
     connectConcurrency: integerOption(values, "connect-concurrency", { min: 1, max: 100_000 }) ?? 100,
     rampUpMs: secondsOption(values, "ramp-up", true) ?? 0,
     sendConcurrency: integerOption(values, "send-concurrency", { min: 1, max: 10_000 }) ?? 64,
+    drainMs: secondsOption(values, "drain", true) ?? DEFAULT_DRAIN_MS,
     json: booleanOption(values, "json"),
     verbose: booleanOption(values, "verbose"),
   };
-}
-
-/** A plain decimal number ("2", "0.5"); no signs, exponents or units. */
-export function decimalOption(values: ParsedValues, name: string, range: { min: number; max: number }) {
-  const text = stringOption(values, name);
-  if (text === undefined) return undefined;
-  const value = /^\d+(\.\d+)?$/.test(text) ? Number(text) : Number.NaN;
-  if (!(value >= range.min && value <= range.max)) {
-    throw new UsageError(`--${name} must be a number from ${range.min} to ${range.max}, got '${text}'`);
-  }
-  return value;
-}
-
-/** Seconds as a decimal, returned in ms; at most a day. */
-export function secondsOption(values: ParsedValues, name: string, zeroAllowed: boolean): number | undefined {
-  const seconds = decimalOption(values, name, { min: 0, max: 86_400 });
-  if (seconds === undefined) return undefined;
-  const ms = Math.round(seconds * 1000);
-  if (ms === 0 && !zeroAllowed) throw new UsageError(`--${name} must be more than 0 seconds`);
-  return ms;
 }
 
 async function loadtest(args: LoadTestArgs, ctx: CliContext): Promise<number> {
@@ -227,7 +202,7 @@ async function loadtest(args: LoadTestArgs, ctx: CliContext): Promise<number> {
   const plural = args.subscriptions === 1 ? "" : "s";
   status.line(
     `push-agent loadtest: ${args.agents} agents × ${args.subscriptions} subscription${plural} ` +
-      `against ${args.serverURL} for ${args.durationMs / 1000} s (Ctrl+C stops early)`,
+      `against ${withoutCredentials(args.serverURL)} for ${args.durationMs / 1000} s (Ctrl+C stops early)`,
   );
   let snapshots = 0;
   let report: LoadTestReport;
@@ -245,6 +220,7 @@ async function loadtest(args: LoadTestArgs, ctx: CliContext): Promise<number> {
       connectConcurrency: args.connectConcurrency,
       rampUpMs: args.rampUpMs,
       sendConcurrency: args.sendConcurrency,
+      drainTimeoutMs: args.drainMs,
       signal: ctx.signal,
       logger: args.verbose ? agentLogger(status) : undefined,
       onProgress: (progress) => {
@@ -269,37 +245,6 @@ function failureOf(report: LoadTestReport, pushing: boolean): string | null {
   if (report.registrations === 0) return "no subscription was registered";
   if (pushing && report.pushesReceived === 0) return "no push arrived";
   return null;
-}
-
-export interface StatusLine {
-  /** A line of its own (clears an in-place line first). */
-  line(text: string): void;
-  /** Overwrite the in-place line (terminals only). */
-  update(text: string): void;
-  /** Finish an in-place line, if one is showing. */
-  end(): void;
-}
-
-export function statusLine(out: Output, tty: boolean): StatusLine {
-  let showing = false;
-  const clear = () => {
-    if (showing) out.write("\r\x1b[K");
-    showing = false;
-  };
-  return {
-    line(text) {
-      clear();
-      out.write(`${text}\n`);
-    },
-    update(text) {
-      out.write(`\r${text}\x1b[K`);
-      showing = true;
-    },
-    end() {
-      if (showing && tty) out.write("\n");
-      showing = false;
-    },
-  };
 }
 
 function agentLogger(status: StatusLine): Logger {

@@ -4,6 +4,9 @@
  *
  * The request itself is push-agent/server's sendPush: web-push builds it, fetch sends it (web-push's
  * own sender only speaks https, and a local server's endpoints are http://).
+ *
+ * The VAPID private key can come from a file or an environment variable instead of argv, where
+ * `ps` and the shell history would show it.
  */
 
 import { createECDH } from "node:crypto";
@@ -75,6 +78,9 @@ function parseLeadingJSON(text: string): unknown {
 }
 
 const TOPIC = /^[A-Za-z0-9_-]{1,32}$/;
+/** autopush caps TTLs at 30 days (max_notification_ttl); more says nothing else. */
+const MAX_TTL = 2_592_000;
+export const KEY_ENV = "PUSH_AGENT_VAPID_PRIVATE_KEY";
 
 export const sendCommand = defineCommand(
   {
@@ -86,7 +92,7 @@ export const sendCommand = defineCommand(
       ttl: {
         type: "string",
         value: "SECONDS",
-        description: "how long the push service keeps it (default 86400)",
+        description: "how long the push service keeps it, 0-2592000 (default 86400)",
       },
       topic: {
         type: "string",
@@ -99,7 +105,14 @@ export const sendCommand = defineCommand(
       "vapid-private-key": {
         type: "string",
         value: "K",
-        description: "VAPID private key (base64url); signs the push",
+        description:
+          "VAPID private key (base64url); signs the push. Seen by ps and shell history: prefer the next two",
+      },
+      "vapid-private-key-file": {
+        type: "string",
+        value: "FILE",
+        description:
+          "read the VAPID private key from FILE (the key alone, or the JSON `push-agent keys` prints)",
       },
       "vapid-public-key": {
         type: "string",
@@ -111,16 +124,24 @@ export const sendCommand = defineCommand(
       "Reads the subscription JSON (what `push-agent listen` prints) from a file, or from stdin with '-'.",
       "Prints the status and the Location of the created message; exits 1 if the push service refuses it.",
       "Without the VAPID options the push is sent unsigned.",
+      "",
+      `The VAPID private key is read from --vapid-private-key, --vapid-private-key-file or $${KEY_ENV}`,
+      "(in that order). Prefer the file or the variable: any user on the machine sees a command line in",
+      "`ps`, and the shell keeps it in its history.",
+      "",
+      "Example:",
+      "  push-agent keys > vapid.json && chmod 600 vapid.json",
+      "  push-agent send sub.json 'hi' --vapid-subject mailto:me@example.com --vapid-private-key-file vapid.json",
     ].join("\n"),
   },
   async ({ values, positionals }, ctx) => {
     const [source, message] = positionals as [string, string];
     const options: SendOptions = {
-      ttl: integerOption(values, "ttl", { min: 0 }) ?? 86_400,
+      ttl: integerOption(values, "ttl", { min: 0, max: MAX_TTL }) ?? 86_400,
       topic: stringOption(values, "topic"),
       urgency: choiceOption(values, "urgency", ["very-low", "low", "normal", "high"] as const),
       encoding: choiceOption(values, "encoding", ["aes128gcm", "aesgcm"] as const) ?? "aes128gcm",
-      vapid: readVapid(values),
+      vapid: await readVapid(values, ctx.env ?? process.env),
       signal: ctx.signal,
     };
     if (options.topic !== undefined && !TOPIC.test(options.topic)) {
@@ -157,30 +178,81 @@ export const sendCommand = defineCommand(
   },
 );
 
-function readVapid(values: ParsedValues): VapidDetails | undefined {
+async function readVapid(
+  values: ParsedValues,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<VapidDetails | undefined> {
   const subject = stringOption(values, "vapid-subject");
-  const privateKey = stringOption(values, "vapid-private-key");
+  const key = await readPrivateKey(values, env);
   let publicKey = stringOption(values, "vapid-public-key");
-  if (subject === undefined && privateKey === undefined && publicKey === undefined) return undefined;
-  if (subject === undefined || privateKey === undefined) {
-    throw new UsageError("VAPID needs both --vapid-subject and --vapid-private-key");
+  if (subject === undefined && key === undefined && publicKey === undefined) return undefined;
+  if (subject === undefined) {
+    throw new UsageError(
+      `VAPID needs --vapid-subject${key ? ` (a private key came from ${key.source})` : ""}`,
+    );
+  }
+  if (key === undefined) {
+    throw new UsageError(
+      `VAPID needs a private key: --vapid-private-key-file, $${KEY_ENV} or --vapid-private-key`,
+    );
   }
   if (!/^(mailto:|https:)/.test(subject))
     throw new UsageError("--vapid-subject must be a mailto: or https: URL");
+  const { privateKey, source } = key;
   if (!/^[A-Za-z0-9_-]{43}$/.test(privateKey)) {
-    throw new UsageError("--vapid-private-key must be a 32-byte P-256 key in unpadded base64url");
+    throw new UsageError(`${source} must hold a 32-byte P-256 key in unpadded base64url`);
   }
   try {
     const derived = vapidPublicKeyFrom(privateKey);
     if (publicKey !== undefined && publicKey !== derived) {
-      throw new UsageError("--vapid-public-key does not match --vapid-private-key");
+      throw new UsageError(`--vapid-public-key does not match the private key from ${source}`);
     }
     publicKey = derived;
   } catch (error) {
     if (error instanceof UsageError) throw error;
-    throw new UsageError("--vapid-private-key is not a valid P-256 private key");
+    throw new UsageError(`${source} is not a valid P-256 private key`);
   }
   return { subject, publicKey, privateKey };
+}
+
+/** The key and where it came from (for error lines, which never show the key). */
+async function readPrivateKey(
+  values: ParsedValues,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<{ privateKey: string; source: string } | undefined> {
+  const flag = stringOption(values, "vapid-private-key");
+  const file = stringOption(values, "vapid-private-key-file");
+  if (flag !== undefined && file !== undefined) {
+    throw new UsageError("use either --vapid-private-key or --vapid-private-key-file, not both");
+  }
+  if (flag !== undefined) return { privateKey: flag, source: "--vapid-private-key" };
+  if (file !== undefined) return { privateKey: keyFromFile(await readKeyFile(file), file), source: file };
+  const fromEnv = env[KEY_ENV]?.trim();
+  return fromEnv ? { privateKey: fromEnv, source: `$${KEY_ENV}` } : undefined;
+}
+
+async function readKeyFile(file: string): Promise<string> {
+  try {
+    return await readFile(file, "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UsageError(`cannot read --vapid-private-key-file ${file}${code ? ` (${code})` : ""}`);
+  }
+}
+
+/** The key alone, or `push-agent keys`' JSON with its privateKey field. */
+function keyFromFile(text: string, file: string): string {
+  const trimmed = text.trim();
+  if (!trimmed.startsWith("{")) return trimmed;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(trimmed);
+  } catch {
+    throw new UsageError(`${file} is neither a bare key nor JSON`);
+  }
+  const privateKey = (parsed as { privateKey?: unknown } | null)?.privateKey;
+  if (typeof privateKey !== "string") throw new UsageError(`${file} has no "privateKey" string`);
+  return privateKey;
 }
 
 async function readSource(source: string, ctx: CliContext): Promise<string> {

@@ -5,10 +5,11 @@
 
 import type { Logger } from "../log.ts";
 import { createPushServer } from "../server/index.ts";
+import { OPTION_RANGES } from "../server/options.ts";
 import { booleanOption, integerOption, stringOption, urlOption } from "./args.ts";
 import { aborted, defineCommand, type Output } from "./command.ts";
 
-const PORT = { min: 0, max: 65_535 };
+const RANGE = OPTION_RANGES;
 
 export const serveCommand = defineCommand(
   {
@@ -19,7 +20,7 @@ export const serveCommand = defineCommand(
       port: {
         type: "string",
         value: "PORT",
-        description: "WebSocket port, 0 = any free port (default 8080)",
+        description: "WebSocket port 0-65535, 0 = any free port (default 8080)",
       },
       "endpoint-port": {
         type: "string",
@@ -34,12 +35,12 @@ export const serveCommand = defineCommand(
       "msg-limit": {
         type: "string",
         value: "N",
-        description: "stored messages per session before a uaid reset (default 150)",
+        description: "stored messages per session before a uaid reset, 1-2147483647 (default 150)",
       },
       "max-data-bytes": {
         type: "string",
         value: "N",
-        description: "largest accepted push body (default 5630)",
+        description: "largest accepted push body in bytes, 1-1048576 (default 5630)",
       },
       "megaphone-url": {
         type: "string",
@@ -49,13 +50,13 @@ export const serveCommand = defineCommand(
       "megaphone-poll-interval": {
         type: "string",
         value: "MS",
-        description: "ms between Megaphone polls (default 30000)",
+        description: "ms between Megaphone polls, 1-2147483647 (default 30000)",
       },
       state: {
         type: "string",
         value: "DIR",
         description:
-          "keep uaids, subscriptions, stored messages and keys in DIR (LevelDB) across restarts (default: memory only)",
+          "keep uaids, subscriptions, stored messages and keys in DIR (LevelDB, mode 0700) across restarts (default: memory only)",
       },
       "echo-subprotocol": {
         type: "boolean",
@@ -66,18 +67,21 @@ export const serveCommand = defineCommand(
     },
     details:
       "Without --state everything lives in memory: a restart forgets every uaid and endpoint.\n" +
+      "With --state, a push is answered 201 only once it is on disk; while the disk refuses writes\n" +
+      "(full, I/O error) pushes that would be stored get 503 errno 201 and registrations status 500,\n" +
+      "and the server recovers by itself once writes work again.\n" +
       "Example:\n  push-agent serve --port 0 --state ~/.push-agent-server\n  push-agent listen --server ws://127.0.0.1:8080/",
   },
   async ({ values }, ctx) => {
     const options = {
       host: stringOption(values, "host") ?? "127.0.0.1",
-      port: integerOption(values, "port", PORT) ?? 8080,
-      endpointPort: integerOption(values, "endpoint-port", PORT),
+      port: integerOption(values, "port", RANGE.port) ?? 8080,
+      endpointPort: integerOption(values, "endpoint-port", RANGE.endpointPort),
       endpointURL: urlOption(values, "endpoint-url", ["http:", "https:"]),
-      msgLimit: integerOption(values, "msg-limit", { min: 1 }),
-      maxDataBytes: integerOption(values, "max-data-bytes", { min: 1 }),
+      msgLimit: integerOption(values, "msg-limit", RANGE.msgLimit),
+      maxDataBytes: integerOption(values, "max-data-bytes", RANGE.maxDataBytes),
       megaphoneURL: urlOption(values, "megaphone-url", ["http:", "https:"]),
-      megaphonePollInterval: integerOption(values, "megaphone-poll-interval", { min: 1 }),
+      megaphonePollInterval: integerOption(values, "megaphone-poll-interval", RANGE.megaphonePollInterval),
       state: stringOption(values, "state"),
       echoSubprotocol: booleanOption(values, "echo-subprotocol"),
       logger: lineLogger(ctx.stdout, ctx.stderr, booleanOption(values, "verbose")),

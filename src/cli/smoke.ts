@@ -5,9 +5,10 @@
  */
 
 import { formatSmokeResult, runSmoke, type SmokeResult } from "../loadtest/smoke.ts";
+import { withoutCredentials } from "../url-credentials.ts";
 import { booleanOption, type ParsedValues, stringOption } from "./args.ts";
 import { defineCommand } from "./command.ts";
-import { secondsOption, serverOption } from "./loadtest.ts";
+import { secondsOption, serverOption } from "./loadtest-shared.ts";
 
 export const smokeCommand = defineCommand(
   {
@@ -47,7 +48,9 @@ export const smokeCommand = defineCommand(
     });
     const failed = results.filter((r) => r.status === "FAIL").length;
     if (options.json)
-      ctx.stdout.write(`${JSON.stringify({ server: options.serverURL, results }, null, 2)}\n`);
+      ctx.stdout.write(
+        `${JSON.stringify({ server: withoutCredentials(options.serverURL), results }, null, 2)}\n`,
+      );
     else ctx.stdout.write(`${summary(results)}\n`);
     return failed > 0 ? 1 : 0;
   },

@@ -97,21 +97,24 @@ function createSchema(db: IDBDatabase): void {
 }
 
 class IndexedDBPushDB implements PushDB {
-  constructor(
-    private readonly db: IDBPDatabase<PushSchema>,
-    private readonly durability: IDBTransactionDurability,
-  ) {}
+  readonly #db: IDBPDatabase<PushSchema>;
+  readonly #durability: IDBTransactionDurability;
+
+  constructor(db: IDBPDatabase<PushSchema>, durability: IDBTransactionDurability) {
+    this.#db = db;
+    this.#durability = durability;
+  }
 
   getByChannelID(channelID: string): Promise<PushRecord | undefined> {
-    return this.db.get(RECORDS, channelID);
+    return this.#db.get(RECORDS, channelID);
   }
 
   getByScope(scope: string): Promise<PushRecord | undefined> {
-    return this.db.getFromIndex(RECORDS, "scope", scope);
+    return this.#db.getFromIndex(RECORDS, "scope", scope);
   }
 
   getAll(): Promise<PushRecord[]> {
-    return this.db.getAll(RECORDS);
+    return this.#db.getAll(RECORDS);
   }
 
   async getAllUnexpired(): Promise<PushRecord[]> {
@@ -119,18 +122,18 @@ class IndexedDBPushDB implements PushDB {
     // a cursor step over equal index keys is linear in fake-indexeddb, which made a start with
     // 10,000 subscriptions take a minute there. (IDBKeyRange is not global with an injected
     // factory either.)
-    return (await this.db.getAll(RECORDS)).filter((record) => record.quota > 0);
+    return (await this.#db.getAll(RECORDS)).filter((record) => record.quota > 0);
   }
 
   async put(record: PushRecord): Promise<void> {
     assertValid(record);
-    return this.run([RECORDS], "readwrite", async (tx) => {
+    return this.#run([RECORDS], "readwrite", async (tx) => {
       await putRecord(tx, record);
     });
   }
 
   update(channelID: string, fn: RecordUpdate): Promise<PushRecord | null | undefined> {
-    return this.run([RECORDS], "readwrite", async (tx) => {
+    return this.#run([RECORDS], "readwrite", async (tx) => {
       const store = tx.objectStore(RECORDS);
       const record = await store.get(channelID);
       if (!record) return undefined;
@@ -145,7 +148,7 @@ class IndexedDBPushDB implements PushDB {
   }
 
   delete(channelID: string): Promise<PushRecord | undefined> {
-    return this.run([RECORDS], "readwrite", async (tx) => {
+    return this.#run([RECORDS], "readwrite", async (tx) => {
       const store = tx.objectStore(RECORDS);
       const record = await store.get(channelID);
       if (record) await store.delete(channelID);
@@ -154,7 +157,7 @@ class IndexedDBPushDB implements PushDB {
   }
 
   clearIf(predicate: (record: PushRecord) => boolean): Promise<PushRecord[]> {
-    return this.run([RECORDS], "readwrite", async (tx) => {
+    return this.#run([RECORDS], "readwrite", async (tx) => {
       const removed: PushRecord[] = [];
       let cursor = await tx.objectStore(RECORDS).openCursor();
       while (cursor) {
@@ -169,12 +172,12 @@ class IndexedDBPushDB implements PushDB {
   }
 
   async getUAID(): Promise<string | null> {
-    const uaid = await this.db.get(META, UAID_KEY);
+    const uaid = await this.#db.get(META, UAID_KEY);
     return typeof uaid === "string" ? uaid : null;
   }
 
   setUAID(uaid: string | null): Promise<void> {
-    return this.run([META], "readwrite", async (tx) => {
+    return this.#run([META], "readwrite", async (tx) => {
       const meta = tx.objectStore(META);
       if (uaid === null) await meta.delete(UAID_KEY);
       else await meta.put(uaid, UAID_KEY);
@@ -182,11 +185,11 @@ class IndexedDBPushDB implements PushDB {
   }
 
   async getBroadcasts(): Promise<Record<string, string>> {
-    return asBroadcasts(await this.db.get(META, BROADCASTS_KEY));
+    return asBroadcasts(await this.#db.get(META, BROADCASTS_KEY));
   }
 
   setBroadcast(id: string, version: string): Promise<void> {
-    return this.run([META], "readwrite", async (tx) => {
+    return this.#run([META], "readwrite", async (tx) => {
       const meta = tx.objectStore(META);
       const broadcasts = asBroadcasts(await meta.get(BROADCASTS_KEY));
       broadcasts[id] = version;
@@ -195,20 +198,16 @@ class IndexedDBPushDB implements PushDB {
   }
 
   async close(): Promise<void> {
-    this.db.close();
+    this.#db.close();
   }
 
   /**
    * Run `body` in one transaction and resolve only once the transaction completed (so a write
    * that resolved is committed). Any failure aborts the whole transaction.
    */
-  private async run<M extends Mode, T>(
-    stores: Store[],
-    mode: M,
-    body: (tx: Tx<M>) => Promise<T>,
-  ): Promise<T> {
-    const options = mode === "readwrite" ? { durability: this.durability } : {};
-    const tx = this.db.transaction(stores, mode, options) as Tx<M>;
+  async #run<M extends Mode, T>(stores: Store[], mode: M, body: (tx: Tx<M>) => Promise<T>): Promise<T> {
+    const options = mode === "readwrite" ? { durability: this.#durability } : {};
+    const tx = this.#db.transaction(stores, mode, options) as Tx<M>;
     const done = tx.done;
     done.catch(() => {}); // observed below; this only keeps an abort from being reported as unhandled
     try {

@@ -1,6 +1,8 @@
 /**
  * The durable Node PushDB on LevelDB (classic-level), exported from `push-agent/node` only.
  *
+ * The directory is private: 0700, its files 0600 (see private-dir.ts).
+ *
  * Keys: `rec!<channelID>` → the record as JSON (binary fields base64url, Infinity quota as a
  * string), `scope!<scope>` → channelID (the unique scope index, written in the same batch as
  * its record), `meta!uaid` → uaid, `bc!<id>` → broadcast version.
@@ -10,12 +12,17 @@
  * while a sync write is in flight, or in the same tick, go to disk together in ONE
  * `batch(..., { sync: true })`. A mutation resolves only once its batch has reached the disk.
  * Decided-but-unwritten changes live in an overlay that later decisions read through, so the
- * lane never waits for the disk. Plain reads see committed data only.
+ * lane never waits for the disk (the group commit is level-commit.ts). Plain reads see
+ * committed data only.
+ *
+ * A failed batch (disk full, I/O error) rejects every mutation in it and in the batch behind it,
+ * so the caller never acks what is not on disk; the next mutation first reopens the handle.
  */
 
-import { mkdir } from "node:fs/promises";
 import { ClassicLevel } from "classic-level";
 import { decode, encode } from "../crypto/base64url.ts";
+import { GroupCommit, type Level, type Pending, type Value } from "./level-commit.ts";
+import { makeFilesPrivate, makePrivateDir } from "./private-dir.ts";
 import {
   ConstraintError,
   isValidRecord,
@@ -34,11 +41,6 @@ const scopeKey = (scope: string) => SCOPE + scope;
 
 /** All keys that start with `prefix` (every prefix here ends in "!", whose successor is '"'). */
 const prefixRange = (prefix: string) => ({ gte: prefix, lt: `${prefix.slice(0, -1)}"` });
-
-type Level = ClassicLevel<string, string>;
-/** A staged change: a string to put, undefined to delete. */
-type Value = string | undefined;
-type BatchOp = { type: "put"; key: string; value: string } | { type: "del"; key: string };
 
 export interface LevelPushDBOptions {
   /**
@@ -65,7 +67,7 @@ export async function openLevelPushDB(
   location: string,
   options: LevelPushDBOptions = {},
 ): Promise<LevelPushDB> {
-  await mkdir(location, { recursive: true });
+  await makePrivateDir(location);
   const db: Level = new ClassicLevel<string, string>(location, {
     keyEncoding: "utf8",
     valueEncoding: "utf8",
@@ -75,6 +77,7 @@ export async function openLevelPushDB(
   } catch (err) {
     throw openError(location, err);
   }
+  await makeFilesPrivate(location);
   return new LevelStore(db, location, options.sync ?? true);
 }
 
@@ -89,32 +92,34 @@ function openError(location: string, err: unknown): Error {
 
 class LevelStore implements LevelPushDB {
   readonly stats: LevelPushDBStats = { batches: 0, writes: 0 };
-  private readonly writer: GroupCommit;
+  readonly #writer: GroupCommit;
   /** The lane: each mutation's decision starts after the previous one's ended. */
-  private tail: Promise<unknown> = Promise.resolve();
-  private closing: Promise<void> | null = null;
+  #tail: Promise<unknown> = Promise.resolve();
+  #closing: Promise<void> | null = null;
+  readonly #db: Level;
 
   constructor(
-    private readonly db: Level,
+    db: Level,
     readonly location: string,
     sync: boolean,
   ) {
-    this.writer = new GroupCommit(db, sync, this.stats);
+    this.#db = db;
+    this.#writer = new GroupCommit(db, sync, this.stats);
   }
 
   async getByChannelID(channelID: string): Promise<PushRecord | undefined> {
-    this.assertOpen();
-    return parseRecord(await this.db.get(recKey(channelID)));
+    this.#assertOpen();
+    return parseRecord(await this.#db.get(recKey(channelID)));
   }
 
   async getByScope(scope: string): Promise<PushRecord | undefined> {
-    this.assertOpen();
+    this.#assertOpen();
     // One snapshot for both reads, so a record moving scopes in between is never half-seen.
-    const snapshot = this.db.snapshot();
+    const snapshot = this.#db.snapshot();
     try {
-      const channelID = await this.db.get(scopeKey(scope), { snapshot });
+      const channelID = await this.#db.get(scopeKey(scope), { snapshot });
       if (channelID === undefined) return undefined;
-      const record = parseRecord(await this.db.get(recKey(channelID), { snapshot }));
+      const record = parseRecord(await this.#db.get(recKey(channelID), { snapshot }));
       return record?.scope === scope ? record : undefined;
     } finally {
       await snapshot.close();
@@ -122,8 +127,8 @@ class LevelStore implements LevelPushDB {
   }
 
   async getAll(): Promise<PushRecord[]> {
-    this.assertOpen();
-    const values = await this.db.values(prefixRange(REC)).all();
+    this.#assertOpen();
+    const values = await this.#db.values(prefixRange(REC)).all();
     return values.map((value) => decodeRecord(value));
   }
 
@@ -133,11 +138,11 @@ class LevelStore implements LevelPushDB {
 
   put(record: PushRecord): Promise<void> {
     if (!isValidRecord(record)) return Promise.reject(invalidRecord());
-    return this.transact(async (tx) => putRecord(tx, record));
+    return this.#transact(async (tx) => putRecord(tx, record));
   }
 
   update(channelID: string, fn: RecordUpdate): Promise<PushRecord | null | undefined> {
-    return this.transact(async (tx) => {
+    return this.#transact(async (tx) => {
       const record = tx.getRecord(channelID);
       if (!record) return undefined;
       const next = fn(record);
@@ -151,11 +156,11 @@ class LevelStore implements LevelPushDB {
   }
 
   delete(channelID: string): Promise<PushRecord | undefined> {
-    return this.transact(async (tx) => deleteRecord(tx, channelID));
+    return this.#transact(async (tx) => deleteRecord(tx, channelID));
   }
 
   clearIf(predicate: (record: PushRecord) => boolean): Promise<PushRecord[]> {
-    return this.transact(async (tx) => {
+    return this.#transact(async (tx) => {
       const removed = (await tx.records()).filter(predicate);
       for (const record of removed) deleteRecord(tx, record.channelID);
       return removed;
@@ -163,57 +168,76 @@ class LevelStore implements LevelPushDB {
   }
 
   async getUAID(): Promise<string | null> {
-    this.assertOpen();
-    return (await this.db.get(UAID_KEY)) ?? null;
+    this.#assertOpen();
+    return (await this.#db.get(UAID_KEY)) ?? null;
   }
 
   setUAID(uaid: string | null): Promise<void> {
-    return this.transact(async (tx) => tx.set(UAID_KEY, uaid ?? undefined));
+    return this.#transact(async (tx) => tx.set(UAID_KEY, uaid ?? undefined));
   }
 
   async getBroadcasts(): Promise<Record<string, string>> {
-    this.assertOpen();
-    const entries = await this.db.iterator(prefixRange(BC)).all();
+    this.#assertOpen();
+    const entries = await this.#db.iterator(prefixRange(BC)).all();
     const out: Record<string, string> = {};
     for (const [key, version] of entries) out[key.slice(BC.length)] = version;
     return out;
   }
 
   setBroadcast(id: string, version: string): Promise<void> {
-    return this.transact(async (tx) => tx.set(BC + id, version));
+    return this.#transact(async (tx) => tx.set(BC + id, version));
   }
 
   close(): Promise<void> {
-    this.closing ??= (async () => {
-      await this.tail;
-      await this.writer.drain();
-      await this.db.close();
+    this.#closing ??= (async () => {
+      await this.#tail;
+      await this.#writer.drain();
+      await this.#db.close();
     })();
-    return this.closing;
+    return this.#closing;
   }
 
-  private assertOpen(): void {
-    if (this.closing) throw closedError(this.location);
+  /**
+   * After a failed batch the handle is not written to again: LevelDB may have left half a record
+   * in its log, and a record appended after it can vanish on the next open (seen on a full
+   * tmpfs: writes that resolved after the space came back were gone after a restart). Reopening
+   * replays the log up to the last whole record and starts a new one. Runs in the lane, so no
+   * decision reads a closed handle; while it fails (disk still full) each mutation rejects.
+   */
+  async #reopen(): Promise<void> {
+    if (this.#db.status === "open") await this.#db.close().catch(() => {});
+    try {
+      await this.#db.open();
+    } catch (err) {
+      throw openError(this.location, err);
+    }
+    await makeFilesPrivate(this.location);
+    this.#writer.failure = null;
+  }
+
+  #assertOpen(): void {
+    if (this.#closing) throw closedError(this.location);
   }
 
   /**
    * Decide a mutation in the lane, then wait for its batch to reach the disk. A mutation that
    * changed nothing still waits for the writes decided before it, since its answer may rest on them.
    */
-  private transact<T>(body: (tx: Txn) => Promise<T>): Promise<T> {
-    if (this.closing) return Promise.reject(closedError(this.location));
-    const decided = this.tail.then(() => this.decide(body));
-    this.tail = decided.catch(() => {});
+  #transact<T>(body: (tx: Txn) => Promise<T>): Promise<T> {
+    if (this.#closing) return Promise.reject(closedError(this.location));
+    const decided = this.#tail.then(() => this.#decide(body));
+    this.#tail = decided.catch(() => {});
     return decided.then(({ result, durable }) => durable.then(() => result));
   }
 
-  private async decide<T>(body: (tx: Txn) => Promise<T>): Promise<{ result: T; durable: Promise<void> }> {
-    const epoch = this.writer.epoch;
-    const tx = new Txn(this.db, this.writer.overlay);
+  async #decide<T>(body: (tx: Txn) => Promise<T>): Promise<{ result: T; durable: Promise<void> }> {
+    if (this.#writer.failure !== null) await this.#reopen();
+    const epoch = this.#writer.epoch;
+    const tx = new Txn(this.#db, this.#writer.overlay);
     const result = await body(tx);
     // A failed batch discarded the overlay this decision may have read: don't build on it.
-    if (epoch !== this.writer.epoch) throw this.writer.failure;
-    const durable = tx.staged.size > 0 ? this.writer.stage(tx.staged) : this.writer.barrier();
+    if (epoch !== this.#writer.epoch) throw this.#writer.failure;
+    const durable = tx.staged.size > 0 ? this.#writer.stage(tx.staged) : this.#writer.barrier();
     return { result, durable };
   }
 }
@@ -240,11 +264,13 @@ function deleteRecord(tx: Txn, channelID: string): PushRecord | undefined {
 /** One mutation's view: its own staged changes over the overlay of unwritten ones over the disk. */
 class Txn {
   readonly staged = new Map<string, Value>();
+  readonly #db: Level;
+  readonly #overlay: ReadonlyMap<string, Pending>;
 
-  constructor(
-    private readonly db: Level,
-    private readonly overlay: ReadonlyMap<string, Pending>,
-  ) {}
+  constructor(db: Level, overlay: ReadonlyMap<string, Pending>) {
+    this.#db = db;
+    this.#overlay = overlay;
+  }
 
   /**
    * Synchronous on purpose: a point read from LevelDB's cache costs microseconds, while an
@@ -253,10 +279,10 @@ class Txn {
    */
   get(key: string): Value {
     if (this.staged.has(key)) return this.staged.get(key);
-    const pending = this.overlay.get(key);
+    const pending = this.#overlay.get(key);
     if (pending) return pending.value;
     // Not pending means written already, so the disk has it.
-    return this.db.getSync(key);
+    return this.#db.getSync(key);
   }
 
   set(key: string, value: Value): void {
@@ -270,8 +296,8 @@ class Txn {
   async records(): Promise<PushRecord[]> {
     // Copy the overlay before the iterator takes its snapshot: an entry that leaves the
     // overlay meanwhile was written, so the snapshot has it.
-    const pending = [...this.overlay].filter(([key]) => key.startsWith(REC));
-    const merged = new Map(await this.db.iterator(prefixRange(REC)).all());
+    const pending = [...this.#overlay].filter(([key]) => key.startsWith(REC));
+    const merged = new Map(await this.#db.iterator(prefixRange(REC)).all());
     for (const [key, { value }] of pending) setOrDelete(merged, key, value);
     for (const [key, value] of this.staged) if (key.startsWith(REC)) setOrDelete(merged, key, value);
     return [...merged.values()].map((value) => decodeRecord(value));
@@ -281,121 +307,6 @@ class Txn {
 function setOrDelete(map: Map<string, string>, key: string, value: Value): void {
   if (value === undefined) map.delete(key);
   else map.set(key, value);
-}
-
-interface Pending {
-  value: Value;
-  seq: number;
-}
-
-interface Batch {
-  /**
-   * The newest staged change per key. A batch is applied atomically, so writing only the last
-   * value of a key changed many times in one batch (a busy channel's pushCount) is the same.
-   */
-  changes: Map<string, Pending>;
-  writes: number;
-  done: Promise<void>;
-  resolve(): void;
-  reject(err: unknown): void;
-}
-
-/** Group commit: at most one batch in flight; everything staged meanwhile forms the next one. */
-class GroupCommit {
-  /** Staged changes not yet on disk, newest per key. */
-  readonly overlay = new Map<string, Pending>();
-  /** Bumped when a batch fails; decisions that straddle a failure are rejected. */
-  epoch = 0;
-  failure: unknown = null;
-  private seq = 0;
-  private open: Batch | null = null;
-  private inflight: Batch | null = null;
-
-  constructor(
-    private readonly db: Level,
-    private readonly sync: boolean,
-    private readonly stats: LevelPushDBStats,
-  ) {}
-
-  stage(changes: ReadonlyMap<string, Value>): Promise<void> {
-    if (!this.open) {
-      this.open = newBatch();
-      // Let the rest of this tick's mutations join before writing.
-      if (!this.inflight) setImmediate(() => this.flush());
-    }
-    const batch = this.open;
-    for (const [key, value] of changes) {
-      const pending = { value, seq: ++this.seq };
-      this.overlay.set(key, pending);
-      batch.changes.set(key, pending);
-    }
-    batch.writes++;
-    return batch.done;
-  }
-
-  /** Resolves once everything staged so far is on disk. */
-  barrier(): Promise<void> {
-    return (this.open ?? this.inflight)?.done ?? Promise.resolve();
-  }
-
-  async drain(): Promise<void> {
-    for (let batch = this.open ?? this.inflight; batch; batch = this.open ?? this.inflight) {
-      await batch.done.catch(() => {});
-    }
-  }
-
-  private flush(): void {
-    if (this.inflight || !this.open) return;
-    const batch = this.open;
-    this.open = null;
-    this.inflight = batch;
-    const ops: BatchOp[] = [];
-    for (const [key, { value }] of batch.changes) {
-      ops.push(value === undefined ? { type: "del", key } : { type: "put", key, value });
-    }
-    this.db.batch(ops, { sync: this.sync }).then(
-      () => this.finish(batch, null),
-      (err: unknown) => this.finish(batch, err ?? new Error("LevelDB batch failed")),
-    );
-  }
-
-  private finish(batch: Batch, err: unknown): void {
-    this.inflight = null;
-    if (err) {
-      this.fail(batch, err);
-      return;
-    }
-    for (const [key, { seq }] of batch.changes) {
-      if (this.overlay.get(key)?.seq === seq) this.overlay.delete(key);
-    }
-    this.stats.batches++;
-    this.stats.writes += batch.writes;
-    this.flush();
-    batch.resolve();
-  }
-
-  /** The overlay may now hold changes that never reach the disk: drop them and everything built on them. */
-  private fail(batch: Batch, err: unknown): void {
-    this.epoch++;
-    this.failure = err;
-    const queued = this.open;
-    this.open = null;
-    this.overlay.clear();
-    batch.reject(err);
-    queued?.reject(err);
-  }
-}
-
-function newBatch(): Batch {
-  let resolve!: () => void;
-  let reject!: (err: unknown) => void;
-  const done = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  // Every writer awaits `done`; this only keeps a batch nobody waits on from being reported.
-  done.catch(() => {});
-  return { changes: new Map(), writes: 0, done, resolve, reject };
 }
 
 /** The JSON form on disk: JSON has neither bytes nor Infinity. */

@@ -35,6 +35,13 @@ export interface PushRecord {
   systemRecord: boolean;
 }
 
+/** The record has a full key set (a P-256 pair and a 16-byte auth secret): it can decrypt. */
+export function hasKeys(record: PushRecord): boolean {
+  return Boolean(
+    record.p256dhPublicKey && record.p256dhPrivateKey && record.authenticationSecret?.byteLength === 16,
+  );
+}
+
 /**
  * A function that changes a record inside one atomic read-modify-write. Returning null aborts
  * the update (the record stays as it was) and makes `update` resolve null.

@@ -3,8 +3,8 @@
  * `push-agent loadtest` prints (and any other front end may reuse).
  */
 
+import type { LoadTestProgress, LoadTestReport } from "./fixed.ts";
 import type { LatencySummary } from "./histogram.ts";
-import type { LoadTestProgress, LoadTestReport } from "./index.ts";
 
 export function formatProgress(progress: LoadTestProgress): string {
   const latency = progress.latency ? `  p50 ${ms(progress.latency.p50)} p99 ${ms(progress.latency.p99)}` : "";
@@ -46,6 +46,7 @@ function pushCounts(report: LoadTestReport): string {
     `${report.pushesReceived} received`,
     `${report.pushesLost} lost`,
     `${report.pushesFailed} failed`,
+    `${report.pushesInFlightAtEnd} in flight at the end (drain ${seconds(report.drainTimeoutMs)})`,
   ];
   const optional: [number, string][] = [
     [report.pushesSkipped, "skipped (sender behind)"],

@@ -92,6 +92,7 @@ function summaryTable(report: ScenarioReport): string {
     ["pushes-sent", "pushes sent", report.pushes.sent],
     ["pushes-received", "pushes received", report.pushes.received],
     ["pushes-lost", "pushes lost", report.pushes.lost],
+    ["pushes-in-flight", "in flight at the end", report.pushes.inFlightAtEnd],
     ["latency-p50", "push latency p50 (ms)", latency(report.latency, "p50")],
     ["latency-p95", "push latency p95 (ms)", latency(report.latency, "p95")],
     ["latency-p99", "push latency p99 (ms)", latency(report.latency, "p99")],

@@ -33,6 +33,10 @@ export const METRIC = {
   received: "notification.received",
   acked: "notification.ack",
   latency: "notification.latency",
+  /** Relay pushes the server accepted (2xx) that had not arrived when their user closed. */
+  lost: "notification.lost",
+  /** Relay pushes whose POST had no answer yet when their user closed: unfinished, not lost. */
+  inFlightAtEnd: "notification.in_flight_at_end",
   scenarioStarted: "scenario.started",
   scenarioCompleted: "scenario.completed",
   scenarioFailed: "scenario.failed",

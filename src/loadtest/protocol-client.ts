@@ -42,6 +42,8 @@ export interface ProtocolClientEvents {
   ignored(reason: string): void;
   /** The server closed the socket, or it failed. */
   closed(code: number, reason: string): void;
+  /** A message went into the inbox, unread (no command was waiting for it). */
+  queued?(): void;
 }
 
 export class ProtocolClient {
@@ -162,6 +164,7 @@ export class ProtocolClient {
       this.dropped++;
     }
     this.#inbox.push(message);
+    this.#events.queued?.();
   }
 
   #lost(code: number, reason: string): void {

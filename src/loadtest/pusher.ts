@@ -19,6 +19,7 @@ import { buildRequest, type VapidDetails } from "../server/send.ts";
 import type { ErrorLog } from "./error-log.ts";
 import { LatencyHistogram } from "./histogram.ts";
 import type { PostResult, PushPoster } from "./poster.ts";
+import { untilSettled } from "./settled.ts";
 
 /** What the sender needs of a subscription: its PushSubscription.toJSON() and its scope. */
 export interface PushTarget {
@@ -58,8 +59,10 @@ export class Pusher {
   sent = 0;
   /** Pushes that reached the right agent's observer, once each. */
   received = 0;
-  /** POSTs refused (non-2xx), failed on the network, or unfinished when the run ended. */
+  /** POSTs refused (non-2xx) or failed on the network. */
   failed = 0;
+  /** POSTs with no answer when the drain window ended (set by finish()). */
+  inFlightAtEnd = 0;
   /** Pushes the schedule asked for but the sender was too far behind to send. */
   skipped = 0;
   /** Pushes seen a second time, after their POST failed, or with an unreadable payload. */
@@ -116,27 +119,24 @@ export class Pusher {
   /** Resolves once every POST has its answer and every accepted push arrived, or after timeoutMs. */
   drain(timeoutMs: number): Promise<void> {
     this.stopSending();
-    if (this.#settled()) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.#settledWaiter = null;
-        resolve();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      this.#settledWaiter = done;
-    });
+    return untilSettled(
+      () => this.#settled(),
+      timeoutMs,
+      (wake) => {
+        this.#settledWaiter = wake;
+      },
+    );
   }
 
-  /** Freeze the counters: POSTs still running count as failed, later answers are ignored. */
+  /**
+   * Freeze the counters: POSTs still running are in flight at the end (unfinished, neither
+   * failed nor lost), later answers are ignored.
+   */
   finish(): void {
     this.stopSending();
     if (this.#finished) return;
     this.#finished = true;
-    if (this.#inFlight > 0) {
-      this.failed += this.#inFlight;
-      this.#options.errors.add("a POST had no answer when the run ended");
-    }
+    this.inFlightAtEnd = this.#inFlight;
   }
 
   /** An agent's push-message observer saw `text` for `scope` at time `at`. */

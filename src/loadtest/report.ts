@@ -35,7 +35,19 @@ export interface ScenarioReport {
   users: ScenarioRunData["users"];
   connections: { opened: number; closed: number; peak: number };
   registrations: number;
-  pushes: { sent: number; received: number; acked: number; lost: number; unknown: number; bytes: number };
+  /**
+   * Relay pushes. lost: accepted (2xx) and not in by the end of the drain window; inFlightAtEnd:
+   * POSTs still unanswered then (unfinished, not lost).
+   */
+  pushes: {
+    sent: number;
+    received: number;
+    acked: number;
+    lost: number;
+    inFlightAtEnd: number;
+    unknown: number;
+    bytes: number;
+  };
   /** POST → notification frame, relay pushes this generator sent. */
   latency: LatencySummary | null;
   connectTime: LatencySummary | null;
@@ -49,6 +61,11 @@ export interface ScenarioReport {
   errorMessages: string[];
   timeline: TimelinePoint[];
   workers: WorkerLoad[];
+  /**
+   * Worker processes that failed (crashed, exited, or reported an error), each with its reason.
+   * One failing stops the run: the others are stopped and their data is still in the report.
+   */
+  workerFailures: string[];
   /** Generator heap growth per open connection, at each worker's fullest progress tick; null without one. */
   heapPerConnectionBytes: number | null;
 }
@@ -56,6 +73,7 @@ export interface ScenarioReport {
 export function buildReport(
   info: { serverURL: string; plans: string[]; payload: PayloadMode },
   runs: ScenarioRunData[],
+  workerFailures: string[] = [],
 ): ScenarioReport {
   const merged = new MetricsCollector();
   for (const run of runs) merged.merge(run.metrics);
@@ -99,7 +117,7 @@ export function buildReport(
     ...info,
     durationMs: Math.max(0, ...runs.map((r) => r.durationMs)),
     aborted: runs.some((r) => r.aborted),
-    finished: runs.every((r) => r.finished),
+    finished: workerFailures.length === 0 && runs.every((r) => r.finished),
     users: {
       started: sum(runs, (r) => r.users.started),
       completed: sum(runs, (r) => r.users.completed),
@@ -112,7 +130,8 @@ export function buildReport(
       sent: count(METRIC.sent),
       received: count(METRIC.received),
       acked: count(METRIC.acked),
-      lost: count("notification.lost"),
+      lost: count(METRIC.lost),
+      inFlightAtEnd: count(METRIC.inFlightAtEnd),
       unknown: count("notification.unknown"),
       bytes: count(METRIC.sentBytes),
     },
@@ -126,6 +145,7 @@ export function buildReport(
     errorMessages: [...new Set(runs.flatMap((r) => r.errors))].slice(0, 20),
     timeline,
     workers,
+    workerFailures,
     // Below a few hundred connections the figure is garbage-collector noise, not a cost per connection.
     heapPerConnectionBytes: held >= MIN_HEAP_SAMPLE && heapGrowth > 0 ? Math.round(heapGrowth / held) : null,
   };
@@ -157,7 +177,8 @@ export function formatScenarioReport(report: ScenarioReport): string {
     row("register time", percentiles(report.registerTime)),
     row(
       "pushes",
-      `${p.sent} sent, ${p.received} received (${rate}/s), ${p.acked} acked, ${p.lost} lost` +
+      `${p.sent} sent, ${p.received} received (${rate}/s), ${p.acked} acked, ${p.lost} lost, ` +
+        `${p.inFlightAtEnd} in flight at the end` +
         (p.unknown > 0 ? `, ${p.unknown} with unknown bytes` : ""),
     ),
     row("push latency", percentiles(report.latency)),
@@ -182,6 +203,8 @@ export function formatScenarioReport(report: ScenarioReport): string {
       row("heap", `${(report.heapPerConnectionBytes / 1024).toFixed(1)} KB per connection at the peak`),
     );
   }
+  if (report.workerFailures.length > 0)
+    lines.push("  failed workers (the run was stopped):", ...report.workerFailures.map((e) => `    ${e}`));
   if (report.errorMessages.length > 0)
     lines.push("  first errors:", ...report.errorMessages.map((e) => `    ${e}`));
   return `${lines.join("\n")}\n`;

@@ -11,11 +11,13 @@ import type { VapidDetails } from "../server/send.ts";
 import { loadDefaultWebSocket, type WebSocketConstructor } from "../transport/websocket.ts";
 import { ErrorLog } from "./error-log.ts";
 import { METRIC, MetricsCollector, type MetricsData, type MetricsSink, teeSink } from "./metrics.ts";
+import { DEFAULT_DRAIN_MS, milliseconds, whole } from "./option-checks.ts";
 import { type PayloadMode, RequestBuilder } from "./payload.ts";
 import { type PlanEntry, parsePlans } from "./plan.ts";
 import { PushPoster } from "./poster.ts";
-import type { ScenarioDefinition } from "./scenario-types.ts";
-import { type RunContext, VirtualUser } from "./virtual-user.ts";
+import type { ScenarioArgs, ScenarioDefinition } from "./scenario-types.ts";
+import { untilSettled } from "./settled.ts";
+import { type PushLedger, type RunContext, VirtualUser } from "./virtual-user.ts";
 
 export interface RunnerOptions {
   serverURL: string;
@@ -44,6 +46,7 @@ export class ScenarioRunner {
   completed = 0;
   failed = 0;
   readonly #active = new Set<Promise<unknown>>();
+  readonly #users = new Set<VirtualUser>();
   readonly #cancels = new Set<() => void>();
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
   /** Plan entries not fully started yet. */
@@ -51,33 +54,62 @@ export class ScenarioRunner {
   #stopped = false;
   #nextId = 0;
   #idle: (() => void) | null = null;
+  #draining = false;
+  readonly #options: RunnerOptions;
   readonly #poster: PushPoster;
+  readonly #requests: RequestBuilder;
+  readonly #connectSlot: () => Promise<() => void>;
+  /** Relay pushes of every user that have not come back: POSTs unanswered, and accepted ones. */
+  readonly #owed: PushLedger = { unanswered: 0, accepted: 0, changed: () => this.#drainCheck?.() };
+  #drainCheck: (() => void) | null = null;
 
   constructor(options: RunnerOptions) {
     this.#poster = new PushPoster({ maxSockets: options.sendConcurrency ?? 256, timeoutMs: 10_000 });
+    this.#requests = new RequestBuilder(options.vapid);
+    this.#connectSlot = semaphore(options.connectConcurrency ?? 200);
+    this.#options = options;
+    this.run = this.#context(options.sink);
+  }
+
+  /**
+   * A virtual user of this run that reports to `sink` (default the run's) and shares the run's
+   * sender, connection slots and stop state: the hook for a driver that runs users itself (the
+   * Artillery engine gives each of its users Artillery's metrics). Stopping the runner stops it.
+   */
+  createUser(sink: MetricsSink = this.run.sink, args: ScenarioArgs = {}): VirtualUser {
+    const run = sink === this.run.sink ? this.run : this.#context(sink);
+    return new VirtualUser(run, this.#nextId++, args);
+  }
+
+  #context(sink: MetricsSink): RunContext {
+    const options = this.#options;
     const runner = this;
-    this.run = {
+    return {
       serverURL: options.serverURL,
       allowInsecureServerURL: options.allowInsecureServerURL === true,
       WebSocket: options.WebSocket,
       agentWebSocket: options.WebSocket,
       payloadMode: options.payloadMode,
-      sink: options.sink,
+      sink,
       errors: options.errors,
       poster: this.#poster,
-      requests: new RequestBuilder(options.vapid),
+      requests: this.#requests,
       logger: options.logger ?? silentLogger,
       now: options.now ?? (() => performance.now()),
       replyTimeoutMs: options.replyTimeoutMs ?? 10_000,
-      connectSlot: semaphore(options.connectConcurrency ?? 200),
+      connectSlot: this.#connectSlot,
       get stopped() {
         return runner.#stopped;
+      },
+      get draining() {
+        return runner.#draining;
       },
       onStop: (cancel) => {
         this.#cancels.add(cancel);
         return () => this.#cancels.delete(cancel);
       },
       spawn: (plan) => this.start(parsePlans(plan, options.scenarios)),
+      owed: this.#owed,
     };
   }
 
@@ -96,7 +128,8 @@ export class ScenarioRunner {
 
   /** Run one virtual user of a scenario to its end (what a plan entry does count times). */
   runOne(scenario: ScenarioDefinition, args: PlanEntry["args"]): Promise<"completed" | "failed" | "stopped"> {
-    const user = new VirtualUser(this.run, this.#nextId++, args);
+    const user = this.createUser(this.run.sink, args);
+    this.#users.add(user);
     this.started++;
     const running = user.execute(scenario).then((outcome) => {
       if (outcome === "completed") this.completed++;
@@ -105,6 +138,7 @@ export class ScenarioRunner {
     });
     this.#active.add(running);
     void running.finally(() => {
+      this.#users.delete(user);
       this.#active.delete(running);
       this.#checkIdle();
     });
@@ -119,6 +153,32 @@ export class ScenarioRunner {
     });
   }
 
+  /** Relay pushes not back yet: POSTs still unanswered, and pushes the server accepted. */
+  get owed(): { unanswered: number; accepted: number } {
+    return { unanswered: this.#owed.unanswered, accepted: this.#owed.accepted };
+  }
+
+  /**
+   * The drain window: no new users and no new pushes from now on (a scenario's next send waits
+   * for the stop), while the pushes already sent may still arrive; resolves once none is owed
+   * or after timeoutMs. Users keep their sockets open until stop().
+   */
+  drain(timeoutMs: number): Promise<void> {
+    this.#draining = true;
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+    this.#starting = 0;
+    // Pushes that came in before the window and nobody read yet are back already.
+    for (const user of this.#users) user.collectArrivals();
+    return untilSettled(
+      () => this.#owed.unanswered + this.#owed.accepted === 0,
+      timeoutMs,
+      (wake) => {
+        this.#drainCheck = wake;
+      },
+    );
+  }
+
   /** Stop starting, stop every user (their waits end, sockets close), close the sender. */
   async stop(): Promise<void> {
     if (this.#stopped) return;
@@ -126,8 +186,9 @@ export class ScenarioRunner {
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
     for (const cancel of [...this.#cancels]) cancel();
-    await Promise.allSettled([...this.#active]);
+    // POSTs still waiting for an answer end now rather than at their timeout.
     this.#poster.close();
+    await Promise.allSettled([...this.#active]);
     this.#idle?.();
   }
 
@@ -212,16 +273,26 @@ export interface ScenarioRunOptions {
   scenarios: ReadonlyMap<string, ScenarioDefinition>;
   payloadMode: PayloadMode;
   vapid: VapidDetails;
-  /** Stop after this long; null runs until every user ended (or the signal). */
+  /** Stop after this long (1 ms-2³¹-1 ms); null runs until every user ended (or the signal). */
   durationMs: number | null;
+  /**
+   * The drain window once the time is up or the signal aborts: no new users or pushes, while
+   * pushes already sent may still arrive (0-2³¹-1 ms). Default 5 000. Then accepted pushes not
+   * in are lost, unanswered POSTs in flight at the end.
+   */
+  drainTimeoutMs?: number;
   signal?: AbortSignal;
   /** Also send every metric here (statsd). */
   sink?: MetricsSink;
   WebSocket?: WebSocketConstructor;
   logger?: Logger;
+  /** Default 10 000 ms. */
   replyTimeoutMs?: number;
+  /** Push POSTs in flight at most, 1-100 000. Default 256. */
   sendConcurrency?: number;
+  /** Connections being opened at once, 1-100 000. Default 200. */
   connectConcurrency?: number;
+  /** Default 1 000 ms. */
   progressIntervalMs?: number;
   onProgress?: (progress: RunProgress) => void;
 }
@@ -265,7 +336,22 @@ export interface ScenarioRunData {
 
 const ERRORS_KEPT = 20;
 
+/** Checks runScenarios' numbers; a bad one throws a TypeError or RangeError naming it. */
+export function checkScenarioRunOptions(options: ScenarioRunOptions): void {
+  if (typeof options !== "object" || options === null) throw new TypeError("options must be an object");
+  if (options.durationMs !== null) milliseconds("durationMs", options.durationMs, false);
+  const optional: [keyof ScenarioRunOptions, (value: unknown) => unknown][] = [
+    ["drainTimeoutMs", (v) => milliseconds("drainTimeoutMs", v, true)],
+    ["replyTimeoutMs", (v) => milliseconds("replyTimeoutMs", v, false)],
+    ["progressIntervalMs", (v) => milliseconds("progressIntervalMs", v, false)],
+    ["sendConcurrency", (v) => whole("sendConcurrency", v, 1, 100_000)],
+    ["connectConcurrency", (v) => whole("connectConcurrency", v, 1, 100_000)],
+  ];
+  for (const [name, check] of optional) if (options[name] !== undefined) check(options[name]);
+}
+
 export async function runScenarios(options: ScenarioRunOptions, worker = 0): Promise<ScenarioRunData> {
+  checkScenarioRunOptions(options);
   const WebSocket = options.WebSocket ?? (await loadDefaultWebSocket());
   const now = () => performance.now();
   const collector = new MetricsCollector(now);
@@ -307,6 +393,7 @@ export async function runScenarios(options: ScenarioRunOptions, worker = 0): Pro
   try {
     runner.start(options.plans);
     outcome = await untilDone(runner.whenFinished(), options.durationMs, options.signal);
+    if (outcome !== "finished") await runner.drain(options.drainTimeoutMs ?? DEFAULT_DRAIN_MS);
   } finally {
     clearInterval(progressTimer);
     load.sample();

@@ -7,7 +7,10 @@
  *
  * Relay payloads this user sends are remembered by their bytes until they come back: the
  * arrival is checked byte for byte (changed bytes come back as an unknown payload and the sent
- * one stays owed) and gives the push latency.
+ * one stays owed) and gives the push latency. What is still owed when the user closes is
+ * counted as lost only if the server accepted it (2xx); a POST with no answer yet is "in flight
+ * at the end", unfinished rather than lost. During the run's drain window no push is sent, and
+ * pushes arriving are counted as they come in.
  */
 
 import { randomUUID } from "node:crypto";
@@ -42,6 +45,22 @@ import type {
 } from "./scenario-types.ts";
 import { ServiceUserAgent } from "./user-agent.ts";
 
+/** Relay pushes of a run not back yet, by whether the server answered their POST (2xx). */
+export interface PushLedger {
+  unanswered: number;
+  accepted: number;
+  /** Called after every change (the drain window watches it). */
+  changed(): void;
+}
+
+/** One relay push this user sent. A push can arrive before its POST is answered. */
+interface SentPush {
+  at: number;
+  /** The POST has its answer (or failed). */
+  answered: boolean;
+  arrived: boolean;
+}
+
 /** What every virtual user of a run shares. */
 export interface RunContext {
   serverURL: string;
@@ -62,6 +81,10 @@ export interface RunContext {
   /** A slot among the connections being opened at once (thousands at once only thrash); call the result to free it. */
   connectSlot(): Promise<() => void>;
   readonly stopped: boolean;
+  /** The run's drain window: no new pushes; arrivals are counted as they come in. */
+  readonly draining: boolean;
+  /** The run's relay pushes not back yet. */
+  owed: PushLedger;
   /** Called when the run stops; returns the unregistering function. */
   onStop(cancel: () => void): () => void;
   spawn(plan: string): void;
@@ -75,7 +98,9 @@ export class VirtualUser implements ScenarioContext {
   readonly #run: RunContext;
   #client: ProtocolClient | null = null;
   #timers: Map<string, number> | null = null;
-  #sent: Map<string, number[]> | null = null;
+  #sent: Map<string, SentPush[]> | null = null;
+  /** Relay pushes whose POST has no answer yet, arrived or not. */
+  readonly #unanswered = new Set<SentPush>();
   #agents: ServiceUserAgent[] | null = null;
   #waits: Set<() => void> | null = null;
   #stopped = false;
@@ -120,16 +145,30 @@ export class VirtualUser implements ScenarioContext {
     }
   }
 
-  /** Close the socket and every user agent; count relay pushes still owed as lost. */
+  /**
+   * Close the socket and every user agent. Relay pushes that came in unread still count as
+   * received; of the rest, accepted ones are lost and unanswered ones in flight at the end.
+   */
   async close(): Promise<void> {
+    this.collectArrivals();
     this.disconnect();
     const agents = this.#agents ?? [];
     this.#agents = null;
     await Promise.all(agents.map((agent) => agent.stop()));
-    let owed = 0;
-    for (const times of this.#sent?.values() ?? []) owed += times.length;
-    if (owed > 0) this.#run.sink.counter("notification.lost", owed);
+    const { owed, sink } = this.#run;
+    let lost = 0;
+    let inFlight = 0;
+    for (const pushes of this.#sent?.values() ?? []) {
+      for (const push of pushes) if (push.answered && !push.arrived) lost++;
+    }
+    for (const push of this.#unanswered) if (!push.arrived) inFlight++;
+    owed.accepted -= lost;
+    owed.unanswered -= this.#unanswered.size;
+    this.#unanswered.clear();
     this.#sent = null;
+    if (lost > 0) sink.counter(METRIC.lost, lost);
+    if (inFlight > 0) sink.counter(METRIC.inFlightAtEnd, inFlight);
+    owed.changed();
   }
 
   // ---- raw protocol level
@@ -160,6 +199,9 @@ export class VirtualUser implements ScenarioContext {
         },
         closed: () => {
           if (this.#client === client) run.sink.counter(METRIC.connectionClosed);
+        },
+        queued: () => {
+          if (run.draining) this.collectArrivals();
         },
       },
       timeoutMs,
@@ -300,30 +342,34 @@ export class VirtualUser implements ScenarioContext {
 
   async sendNotification(request: NotificationRequest): Promise<SendResult> {
     this.#checkRunning();
+    // The drain window sends nothing new: the send waits for the stop.
+    if (this.#run.draining) await this.#untilStopped();
     const run = this.#run;
     const built = run.requests.build(request);
     // Only relay bytes can be recognised on arrival; e2e pushes are checked by their user agent.
     const key =
       built.body && !request.keys && request.track !== false ? built.body.toString("base64url") : null;
     const startedAt = run.now();
-    if (key) this.#remember(key, startedAt);
+    const push = key ? this.#remember(key, startedAt) : null;
     let status: number;
     let body: string;
     try {
       ({ status, body } = await run.poster.post(built));
     } catch (error) {
-      if (key) this.#forget(key);
+      // Cut off by the stop: close() counts it in flight at the end.
       if (this.stopped) throw new ScenarioStopped("stopped");
+      if (key && push) this.#forget(key, push);
       run.sink.counter(`${METRIC.errorPrefix}http`);
       run.errors.add(`POST failed: ${describeError(error)}`);
       return { status: 0, body: describeError(error), ms: run.now() - startedAt };
     }
     const ms = run.now() - startedAt;
     if (status >= 200 && status < 300) {
+      if (push) this.#answered(push, true);
       run.sink.counter(METRIC.sent);
       if (built.body) run.sink.counter(METRIC.sentBytes, built.body.byteLength);
     } else {
-      if (key) this.#forget(key);
+      if (key && push) this.#forget(key, push);
       // A refusal is an answer, not an error: scenarios decide whether they wanted it.
       run.sink.counter(`notification.status.${status}`);
     }
@@ -413,11 +459,13 @@ export class VirtualUser implements ScenarioContext {
     let latencyMs: number | null = null;
     if (data !== null) {
       const key = data.replace(/=+$/, "");
-      const times = this.#sent?.get(key);
-      if (times && times.length > 0) {
-        latencyMs = run.now() - times.shift()!;
-        if (times.length === 0) this.#sent!.delete(key);
+      const pushes = this.#sent?.get(key);
+      if (pushes && pushes.length > 0) {
+        const push = pushes.shift()!;
+        if (pushes.length === 0) this.#sent!.delete(key);
+        latencyMs = run.now() - push.at;
         run.sink.histogram(METRIC.latency, latencyMs);
+        this.#settle(push);
       } else if (this.#sent && this.#sent.size > 0) {
         run.sink.counter("notification.unknown");
       }
@@ -426,18 +474,71 @@ export class VirtualUser implements ScenarioContext {
     return { channelID, version, data, headers, latencyMs };
   }
 
-  #remember(key: string, sentAt: number): void {
+  #remember(key: string, at: number): SentPush {
     this.#sent ??= new Map();
-    const times = this.#sent.get(key);
-    if (times) times.push(sentAt);
-    else this.#sent.set(key, [sentAt]);
+    const push: SentPush = { at, answered: false, arrived: false };
+    const pushes = this.#sent.get(key);
+    if (pushes) pushes.push(push);
+    else this.#sent.set(key, [push]);
+    this.#unanswered.add(push);
+    this.#run.owed.unanswered++;
+    return push;
   }
 
-  #forget(key: string): void {
-    const times = this.#sent?.get(key);
-    if (!times) return;
-    times.pop();
-    if (times.length === 0) this.#sent!.delete(key);
+  /** The POST has its answer: accepted (owed until it arrives) or not. */
+  #answered(push: SentPush, accepted: boolean): void {
+    if (!this.#unanswered.delete(push)) return;
+    push.answered = true;
+    const { owed } = this.#run;
+    owed.unanswered--;
+    if (accepted && !push.arrived) owed.accepted++;
+    owed.changed();
+  }
+
+  /** The push arrived: no longer owed. */
+  #settle(push: SentPush): void {
+    if (push.arrived) return;
+    push.arrived = true;
+    const { owed } = this.#run;
+    if (push.answered) owed.accepted--;
+    owed.changed();
+  }
+
+  /** The POST failed or was refused: nothing was promised, the push is no longer expected. */
+  #forget(key: string, push: SentPush): void {
+    this.#answered(push, false);
+    const pushes = this.#sent?.get(key);
+    const index = pushes?.indexOf(push) ?? -1;
+    if (index < 0) return;
+    pushes!.splice(index, 1);
+    if (pushes!.length === 0) this.#sent!.delete(key);
+  }
+
+  /** Relay pushes that came in unread (the drain window, or a user closing): counted as received. */
+  collectArrivals(): void {
+    const sent = this.#sent;
+    const client = this.#client;
+    if (!sent || sent.size === 0 || !client) return;
+    const ours = (m: ServerMessage) =>
+      m.type === "notification" && m.data !== null && sent.has(m.data.replace(/=+$/, ""));
+    for (const message of client.take(ours)) {
+      if (message.type !== "notification" || message.channelID === null) continue;
+      this.#arrived(message.channelID, message.messageId, message.data, message.headers);
+    }
+  }
+
+  /** Waits until the run stops, then throws ScenarioStopped (a send during the drain window). */
+  #untilStopped(): Promise<never> {
+    return new Promise((_, reject) => {
+      const unregister = this.#run.onStop(() => {
+        unregister();
+        reject(new ScenarioStopped("stopped"));
+      });
+      if (this.stopped) {
+        unregister();
+        reject(new ScenarioStopped("stopped"));
+      }
+    });
   }
 
   async #request<T extends "hello" | "register" | "unregister">(

@@ -3,13 +3,17 @@
  * process running worker.ts) gets the same configuration and its index, runs its share of each
  * entry (count and rate divided by the number of workers) and sends back progress and its data;
  * buildReport merges them into one report. With one worker the run stays in this process.
+ * When a child fails (an error, a crash, an exit before its report), every other child is
+ * stopped, its data still merged, and the failure goes into the report's workerFailures.
  *
  * Source runs (tsx) start workers under tsx as well; built runs start dist/loadtest/worker.js.
  */
 
 import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { describeError } from "../log.ts";
 import type { VapidDetails } from "../server/send.ts";
+import { DEFAULT_DRAIN_MS } from "./option-checks.ts";
 import type { PayloadMode } from "./payload.ts";
 import { parsePlans, shareOf } from "./plan.ts";
 import { buildReport, type ScenarioReport } from "./report.ts";
@@ -29,6 +33,8 @@ export interface PlanRunConfig {
   scenarioModule: string | null;
   payloadMode: PayloadMode;
   durationMs: number | null;
+  /** The drain window (runScenarios' drainTimeoutMs). Default 5 000. */
+  drainTimeoutMs?: number;
   statsd: { host: string; port: number; prefix: string } | null;
   vapid: VapidDetails;
   replyTimeoutMs?: number;
@@ -71,6 +77,7 @@ export async function runShare(
         payloadMode: config.payloadMode,
         vapid: config.vapid,
         durationMs: config.durationMs,
+        drainTimeoutMs: config.drainTimeoutMs,
         signal: hooks.signal,
         sink: statsd,
         replyTimeoutMs: config.replyTimeoutMs,
@@ -98,16 +105,34 @@ export async function runPlan(
   parsePlans(config.plans.join("|"), await loadScenarios(config.scenarioModule), config.args);
   const info = { serverURL: config.serverURL, plans: config.plans, payload: config.payloadMode };
   if (workers <= 1) return buildReport(info, [await runShare(config, 0, 1, hooks)]);
+  // One stop for every child: the caller's signal, or the first child that fails.
+  const stop = new AbortController();
+  const onAbort = () => stop.abort();
+  hooks.signal?.addEventListener("abort", onAbort, { once: true });
+  const failures: string[] = [];
   const latest: RunProgress[] = [];
-  const runs = await Promise.all(
-    Array.from({ length: workers }, (_, index) =>
-      runChild(config, index, workers, hooks.signal, (progress) => {
-        latest[index] = progress;
-        if (index === 0) hooks.onProgress?.(sumProgress(latest));
-      }),
-    ),
-  );
-  return buildReport(info, runs);
+  const stopGraceMs = (config.drainTimeoutMs ?? DEFAULT_DRAIN_MS) + STOP_GRACE_MS;
+  try {
+    const runs = await Promise.all(
+      Array.from({ length: workers }, (_, index) =>
+        runChild(config, index, workers, stop.signal, stopGraceMs, (progress) => {
+          latest[index] = progress;
+          if (index === 0) hooks.onProgress?.(sumProgress(latest));
+        }).catch((error: unknown) => {
+          failures.push(describeError(error));
+          stop.abort();
+          return null;
+        }),
+      ),
+    );
+    return buildReport(
+      info,
+      runs.filter((run) => run !== null),
+      failures,
+    );
+  } finally {
+    hooks.signal?.removeEventListener("abort", onAbort);
+  }
 }
 
 function sumProgress(all: RunProgress[]): RunProgress {
@@ -133,33 +158,49 @@ function sumProgress(all: RunProgress[]): RunProgress {
   return total;
 }
 
+/** How long a stopped child may take beyond the drain window to send its data, before it is killed. */
+const STOP_GRACE_MS = 10_000;
+
 function runChild(
   config: PlanRunConfig,
   worker: number,
   workers: number,
-  signal: AbortSignal | undefined,
+  signal: AbortSignal,
+  stopGraceMs: number,
   onProgress: (progress: RunProgress) => void,
 ): Promise<ScenarioRunData> {
   const child = startWorker();
   return new Promise((resolve, reject) => {
     let settled = false;
-    const stop = () => child.connected && child.send({ type: "stop" } satisfies ParentMessage);
-    signal?.addEventListener("abort", stop, { once: true });
+    let killTimer: ReturnType<typeof setTimeout> | undefined;
+    const stop = () => {
+      if (child.connected) child.send({ type: "stop" } satisfies ParentMessage);
+      // A child that does not answer the stop is not left loading the server.
+      killTimer = setTimeout(() => child.kill("SIGKILL"), stopGraceMs);
+    };
+    if (signal.aborted) stop();
+    else signal.addEventListener("abort", stop, { once: true });
     const finish = (error: Error | null, data?: ScenarioRunData) => {
       if (settled) return;
       settled = true;
-      signal?.removeEventListener("abort", stop);
+      clearTimeout(killTimer);
+      signal.removeEventListener("abort", stop);
       if (child.connected) child.disconnect();
-      if (error) reject(error);
-      else resolve(data!);
+      if (error) {
+        // Whatever went wrong, the process does not go on by itself.
+        if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+        reject(error);
+      } else resolve(data!);
     };
     child.on("message", (message: WorkerMessage) => {
       if (message.type === "progress") onProgress(message.progress);
       else if (message.type === "done") finish(null, message.data);
       else finish(new Error(`worker ${worker}: ${message.message}`));
     });
-    child.on("error", (error) => finish(error));
-    child.on("exit", (code) => finish(new Error(`worker ${worker} exited (${code}) before its report`)));
+    child.on("error", (error) => finish(new Error(`worker ${worker}: ${describeError(error)}`)));
+    child.on("exit", (code, signalName) =>
+      finish(new Error(`worker ${worker} exited (${signalName ?? code}) before its report`)),
+    );
     child.send({ type: "run", config, worker, workers } satisfies ParentMessage);
   });
 }

@@ -2,14 +2,15 @@
  * The HTTP side for application servers (autoendpoint): POST /wpush/{v1,v2}/{token} and the
  * legacy /wpush/{token}, DELETE /m/{message_id}, health routes, CORS. Checks run in autopush's
  * order: token (404) → VAPID header (401) → token version (404/401) → subscription (410) →
- * JWT (401) → body size (413) → TTL / encryption / Topic (400). Every 404 has an empty body.
+ * JWT (401) → body size (413) → TTL / encryption / Topic (400). Every 404 has an empty body. A
+ * push the state directory could not keep gets 503 errno 201 (autopush's database error).
  */
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { STATUS_CODES } from "node:http";
-import type { PushHub } from "./hub.ts";
+import type { PushHub, PushOutcome } from "./hub.ts";
 import { HeaderError, parsePushHeaders } from "./push-headers.ts";
-import type { Notification } from "./store.ts";
+import { type Notification, StateWriteError } from "./store.ts";
 import { sha256 } from "./tokens.ts";
 import { parseVapidHeader, VapidError, type VapidHeader, verifyVapidJwt } from "./vapid.ts";
 
@@ -119,14 +120,23 @@ async function push(hub: PushHub, req: IncomingMessage, res: ServerResponse, pat
     n.data = body.toString("base64url");
     n.headers = headers.notificationHeaders ?? {};
   }
-  const outcome = hub.route(uaid, n);
+  // With a state directory, 201 means the message is on disk: a crash after it loses nothing.
+  const outcome = await routeOrRefuse(hub, uaid, n);
   hub.logger.info(
     `push-server: push uaid=${uaid.slice(0, 8)}… chid=${chid.slice(0, 8)}… ttl=${n.ttl}` +
       `${n.topic === undefined ? "" : " topic"} bytes=${body.length} → ${outcome}`,
   );
-  // With a state directory, 201 means the message is on disk: a crash after it loses nothing.
-  if (outcome === "stored") await hub.store.flushed();
   res.writeHead(201, { Location: `${hub.endpointBase}/m/${n.version}`, TTL: String(n.ttl) }).end();
+}
+
+/** A push the state directory could not keep is refused as autoendpoint refuses one its database did not take. */
+async function routeOrRefuse(hub: PushHub, uaid: string, n: Notification): Promise<PushOutcome> {
+  try {
+    return await hub.route(uaid, n);
+  } catch (err) {
+    if (!(err instanceof StateWriteError)) throw err;
+    throw new ApiError(503, 201, `Push not stored: ${err.message}. Retry later`);
+  }
 }
 
 function parseRoute(path: string[]): { version: 1 | 2; token: string } | null {

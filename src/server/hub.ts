@@ -6,8 +6,8 @@
 
 import type { Logger } from "../log.ts";
 import type { BroadcastRegistry } from "./broadcasts.ts";
+import type { Connection } from "./connection.ts";
 import type { ResolvedOptions } from "./options.ts";
-import type { Session } from "./session.ts";
 import type { MemoryStore, Notification } from "./store.ts";
 import type { TokenCodec } from "./tokens.ts";
 
@@ -18,14 +18,16 @@ export interface HubCounters {
   direct: number;
   stored: number;
   dropped: number;
+  /** Pushes refused (503) because the state directory could not keep them. */
+  refused: number;
 }
 
 export class PushHub {
   /** Sessions that completed hello, by uaid: the newest connection wins. */
-  readonly sessions = new Map<string, Session>();
+  readonly sessions = new Map<string, Connection>();
   /** Every open socket, hello'd or not. */
-  readonly connections = new Set<Session>();
-  readonly counters: HubCounters = { pushes: 0, direct: 0, stored: 0, dropped: 0 };
+  readonly connections = new Set<Connection>();
+  readonly counters: HubCounters = { pushes: 0, direct: 0, stored: 0, dropped: 0, refused: 0 };
   /** Set once the HTTP side is listening. */
   endpointBase = "";
   #lastSortkey = 0;
@@ -63,20 +65,36 @@ export class PushHub {
     return `${this.endpointBase}/wpush/${vapidKey ? "v2" : "v1"}/${token}`;
   }
 
-  /** Direct delivery when the UA is connected, else storage while TTL > 0, else dropped. */
-  route(uaid: string, n: Notification): PushOutcome {
-    this.counters.pushes++;
-    if (this.sessions.get(uaid)?.deliverDirect(n)) {
-      this.counters.direct++;
-      return "direct";
+  /**
+   * Direct delivery when the UA is connected, else storage while TTL > 0, else dropped. With a
+   * state directory "stored" resolves once the message is on disk; when the disk refuses it,
+   * nothing is kept and the StateWriteError is thrown (the caller answers 503).
+   */
+  async route(uaid: string, n: Notification): Promise<PushOutcome> {
+    if (this.sessions.get(uaid)?.deliverDirect(n)) return this.#count("direct");
+    if (n.ttl === 0) return this.#count("dropped");
+    const failure = this.store.failure;
+    if (failure) {
+      this.counters.refused++;
+      throw failure;
     }
-    if (n.ttl === 0 || !this.store.save(uaid, n)) {
-      this.counters.dropped++;
-      return "dropped";
+    const saved = this.store.save(uaid, n);
+    if (!saved) return this.#count("dropped");
+    try {
+      await this.store.flushed();
+    } catch (err) {
+      this.store.unsave(uaid, n, saved);
+      this.counters.refused++;
+      throw err;
     }
-    this.counters.stored++;
     this.sessions.get(uaid)?.checkStorageNudge();
-    return "stored";
+    return this.#count("stored");
+  }
+
+  #count(outcome: PushOutcome): PushOutcome {
+    this.counters.pushes++;
+    this.counters[outcome]++;
+    return outcome;
   }
 
   /** A closing connection's unacked direct messages go to storage with a fresh timestamp. */

@@ -39,6 +39,8 @@ export interface PushServerStats {
   direct: number;
   stored: number;
   dropped: number;
+  /** Pushes answered 503 because the state directory could not keep them (disk full, I/O error). */
+  refused: number;
   broadcasts: Record<string, string>;
 }
 

@@ -1,6 +1,7 @@
 /**
  * PushServerOptions: every knob of the local push server, with autopush's defaults, and their
- * resolution into a complete, validated settings object.
+ * resolution into a complete, validated settings object: every number has a range
+ * (OPTION_RANGES), and a value outside it is one TypeError or RangeError line naming the option.
  */
 
 import { type Logger, silentLogger } from "../log.ts";
@@ -47,6 +48,12 @@ export interface PushServerOptions {
    * token secret across restarts. Default: none, everything lives in memory and dies with the process.
    */
   state?: string;
+  /**
+   * ms between attempts to write the state again after a write failed (disk full, I/O error).
+   * While writes fail, pushes that would be stored get 503 and registrations status 500.
+   * Default 1000.
+   */
+  stateRetryInterval?: number;
   /** Stored messages kept per uaid; beyond it the oldest is dropped. Default 1000. */
   maxStoredPerUser?: number;
   /** Unacked direct notifications per connection; beyond it pushes go to storage. Default 128. */
@@ -74,64 +81,136 @@ export interface ResolvedOptions {
   broadcasts: Record<string, string>;
   cryptoKey: Uint8Array | string | undefined;
   state: string | undefined;
+  stateRetryInterval: number;
   maxStoredPerUser: number;
   maxUnackedDirect: number;
   logger: Logger;
   now: () => number;
 }
 
+/** The longest duration a Node timer takes; above it setTimeout fires after 1 ms. */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+
+/**
+ * Every number option's range: durations in ms (a timer each, so below 2^31 ms), counts and
+ * sizes whole numbers. README "push-agent/server options" lists the same table.
+ */
+export const OPTION_RANGES = {
+  port: { min: 0, max: 65_535, integer: true },
+  endpointPort: { min: 0, max: 65_535, integer: true },
+  msgLimit: { min: 1, max: MAX_DURATION_MS, integer: true },
+  maxDataBytes: { min: 1, max: 1_048_576, integer: true },
+  handshakeTimeout: { min: 1, max: MAX_DURATION_MS, integer: false },
+  autoPingInterval: { min: 1, max: MAX_DURATION_MS, integer: false },
+  autoPingTimeout: { min: 1, max: MAX_DURATION_MS, integer: false },
+  minPingInterval: { min: 0, max: MAX_DURATION_MS, integer: false },
+  megaphonePollInterval: { min: 1, max: MAX_DURATION_MS, integer: false },
+  stateRetryInterval: { min: 1, max: MAX_DURATION_MS, integer: false },
+  maxStoredPerUser: { min: 1, max: 10_000_000, integer: true },
+  maxUnackedDirect: { min: 1, max: 100_000, integer: true },
+} as const satisfies Record<string, { min: number; max: number; integer: boolean }>;
+
+type NumberOption = keyof typeof OPTION_RANGES;
+
 export function resolveOptions(options: PushServerOptions = {}): ResolvedOptions {
-  const resolved: ResolvedOptions = {
-    host: options.host ?? "127.0.0.1",
-    port: port("port", options.port ?? 8080),
-    endpointPort: options.endpointPort === undefined ? undefined : port("endpointPort", options.endpointPort),
-    endpointURL: options.endpointURL === undefined ? undefined : baseURL(options.endpointURL),
-    msgLimit: positive("msgLimit", options.msgLimit ?? 150),
-    maxDataBytes: positive("maxDataBytes", options.maxDataBytes ?? 5630),
-    echoSubprotocol: options.echoSubprotocol === true,
-    handshakeTimeout: positive("handshakeTimeout", options.handshakeTimeout ?? 5000),
-    autoPingInterval: positive("autoPingInterval", options.autoPingInterval ?? 300_000),
-    autoPingTimeout: positive("autoPingTimeout", options.autoPingTimeout ?? 4000),
-    minPingInterval: nonNegative("minPingInterval", options.minPingInterval ?? 45_000),
-    megaphoneURL: options.megaphoneURL,
-    megaphonePollInterval: positive("megaphonePollInterval", options.megaphonePollInterval ?? 30_000),
-    broadcasts: { ...(options.broadcasts ?? {}) },
-    cryptoKey: options.cryptoKey,
-    state: nonEmpty("state", options.state),
-    maxStoredPerUser: positive("maxStoredPerUser", options.maxStoredPerUser ?? 1000),
-    maxUnackedDirect: positive("maxUnackedDirect", options.maxUnackedDirect ?? 128),
-    logger: options.logger ?? silentLogger,
-    now: options.now ?? Date.now,
+  if (typeof options !== "object" || options === null) throw new TypeError("options must be an object");
+  const num = (name: NumberOption, fallback: number) => inRange(name, options[name] ?? fallback);
+  return {
+    host: nonEmptyString("host", options.host ?? "127.0.0.1"),
+    port: num("port", 8080),
+    endpointPort:
+      options.endpointPort === undefined ? undefined : inRange("endpointPort", options.endpointPort),
+    endpointURL: options.endpointURL === undefined ? undefined : httpURL("endpointURL", options.endpointURL),
+    msgLimit: num("msgLimit", 150),
+    maxDataBytes: num("maxDataBytes", 5630),
+    echoSubprotocol: boolean("echoSubprotocol", options.echoSubprotocol ?? false),
+    handshakeTimeout: num("handshakeTimeout", 5000),
+    autoPingInterval: num("autoPingInterval", 300_000),
+    autoPingTimeout: num("autoPingTimeout", 4000),
+    minPingInterval: num("minPingInterval", 45_000),
+    megaphoneURL:
+      options.megaphoneURL === undefined ? undefined : httpURL("megaphoneURL", options.megaphoneURL),
+    megaphonePollInterval: num("megaphonePollInterval", 30_000),
+    broadcasts: broadcasts(options.broadcasts ?? {}),
+    cryptoKey: cryptoKey(options.cryptoKey),
+    state: options.state === undefined ? undefined : nonEmptyString("state", options.state),
+    stateRetryInterval: num("stateRetryInterval", 1000),
+    maxStoredPerUser: num("maxStoredPerUser", 1000),
+    maxUnackedDirect: num("maxUnackedDirect", 128),
+    logger: logger(options.logger),
+    now: fn("now", options.now ?? Date.now),
   };
-  if (resolved.megaphoneURL !== undefined) new URL(resolved.megaphoneURL);
-  return resolved;
 }
 
-function nonEmpty(name: string, value: string | undefined): string | undefined {
-  if (value !== undefined && (typeof value !== "string" || value.length === 0))
-    throw new RangeError(`${name} must be a non-empty path`);
+/** One line naming the option: TypeError for a wrong type, RangeError for a value outside its range. */
+function inRange(name: NumberOption, value: unknown): number {
+  const range = OPTION_RANGES[name];
+  if (typeof value !== "number" || Number.isNaN(value)) {
+    throw new TypeError(`${name} must be a number, got ${describe(value)}`);
+  }
+  const kind = range.integer ? "a whole number" : "a number";
+  if (value < range.min || value > range.max || (range.integer && !Number.isInteger(value))) {
+    throw new RangeError(`${name} must be ${kind} ${range.min}-${range.max}, got ${value}`);
+  }
   return value;
 }
 
-function port(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 0 || value > 65535) throw new RangeError(`${name} must be 0-65535`);
+function nonEmptyString(name: string, value: unknown): string {
+  if (typeof value !== "string") throw new TypeError(`${name} must be a string, got ${describe(value)}`);
+  if (value.length === 0) throw new RangeError(`${name} must not be empty`);
   return value;
 }
 
-function positive(name: string, value: number): number {
-  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be a positive number`);
+function boolean(name: string, value: unknown): boolean {
+  if (typeof value !== "boolean") throw new TypeError(`${name} must be a boolean, got ${describe(value)}`);
   return value;
 }
 
-function nonNegative(name: string, value: number): number {
-  if (!Number.isFinite(value) || value < 0) throw new RangeError(`${name} must be >= 0`);
+function fn<T>(name: string, value: T): T {
+  if (typeof value !== "function") throw new TypeError(`${name} must be a function, got ${describe(value)}`);
   return value;
 }
 
-/** The base is joined with "/wpush/..." and "/m/...", so it keeps no trailing slash. */
-function baseURL(value: string): string {
-  const url = new URL(value);
-  if (url.protocol !== "http:" && url.protocol !== "https:")
-    throw new RangeError("endpointURL must be http(s)");
-  return url.href.replace(/\/+$/, "");
+function logger(value: Logger | undefined): Logger {
+  if (value === undefined) return silentLogger;
+  const methods = ["debug", "info", "warn", "error"] as const;
+  if (typeof value !== "object" || value === null || methods.some((m) => typeof value[m] !== "function")) {
+    throw new TypeError("logger must have debug, info, warn and error methods");
+  }
+  return value;
+}
+
+function broadcasts(value: unknown): Record<string, string> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new TypeError(`broadcasts must be an object of id → version strings, got ${describe(value)}`);
+  }
+  for (const [id, version] of Object.entries(value)) {
+    if (typeof version !== "string") throw new TypeError(`broadcasts.${id} must be a string version`);
+  }
+  return { ...(value as Record<string, string>) };
+}
+
+function cryptoKey(value: unknown): Uint8Array | string | undefined {
+  if (value === undefined || typeof value === "string" || value instanceof Uint8Array) return value;
+  throw new TypeError(`cryptoKey must be a string or a Uint8Array, got ${describe(value)}`);
+}
+
+/** An http(s) URL; the endpoint base is joined with "/wpush/..." and "/m/...", so it keeps no trailing slash. */
+function httpURL(name: string, value: unknown): string {
+  const text = nonEmptyString(name, value);
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new RangeError(`${name} is not a valid URL`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new RangeError(`${name} must be http(s)`);
+  return name === "endpointURL" ? url.href.replace(/\/+$/, "") : text;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value === "string") return `"${value.length > 40 ? `${value.slice(0, 40)}…` : value}"`;
+  if (typeof value === "number" || typeof value === "boolean") return String(value);
+  return typeof value;
 }

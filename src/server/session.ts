@@ -10,6 +10,7 @@ import WebSocket from "ws";
 import { Base64urlError, decode } from "../crypto/base64url.ts";
 import { deltaFor } from "./broadcasts.ts";
 import { type ClientMessage, JsonError, parseClientMessage } from "./client-messages.ts";
+import type { CloseKind, Connection } from "./connection.ts";
 import type { PushHub } from "./hub.ts";
 import { isExpired, type Notification } from "./store.ts";
 import { isCanonicalDashed, newUaid, parseUuid, toDashed } from "./uuid.ts";
@@ -23,12 +24,11 @@ const CLOSE = {
   unsupported: [1003, "UnsupportedMessage"],
   reset: [1000, "SM"],
   shutdown: [1001, "Shutdown"],
-} as const satisfies Record<string, readonly [number, string]>;
+} as const satisfies Record<CloseKind, readonly [number, string]>;
 
-type CloseKind = keyof typeof CLOSE;
 type State = "waiting-hello" | "ready" | "closed";
 
-export class Session {
+export class Session implements Connection {
   uaid: string | undefined;
   readonly #ws: WebSocket;
   readonly #hub: PushHub;
@@ -193,17 +193,50 @@ export class Session {
     }
     const uaid = this.uaid!;
     const chid = channelID.replaceAll("-", "");
-    this.#hub.store.addChannel(uaid, chid);
+    // autoconnect's answer to a database error: status 500, an empty endpoint, the socket stays.
+    const failed = { messageType: "register", channelID, status: 500, pushEndpoint: "" };
+    const { store } = this.#hub;
+    if (store.failure) {
+      this.#send(failed);
+      return;
+    }
+    const newUser = store.getUser(uaid) === undefined;
+    const added = store.addChannel(uaid, chid);
     const pushEndpoint = this.#hub.endpointFor(uaid, chid, vapidKey);
     const reply = { messageType: "register", channelID, status: 200, pushEndpoint };
+    if (!store.durable) {
+      this.#send(reply);
+      return;
+    }
     // With a state directory, an endpoint is handed out only once its channel is on disk.
-    if (this.#hub.store.durable) void this.#hub.store.flushed().then(() => this.#send(reply));
-    else this.#send(reply);
+    store.flushed().then(
+      () => this.#send(reply),
+      () => {
+        if (newUser) store.removeUser(uaid);
+        else if (added) store.removeChannel(uaid, chid);
+        this.#send(failed);
+      },
+    );
   }
 
   #onUnregister(chid: string): void {
-    this.#hub.store.removeChannel(this.uaid!, chid);
-    this.#send({ messageType: "unregister", channelID: toDashed(chid), status: 200 });
+    const { store } = this.#hub;
+    const reply = (status: number) =>
+      this.#send({ messageType: "unregister", channelID: toDashed(chid), status });
+    if (store.failure) {
+      reply(500);
+      return;
+    }
+    store.removeChannel(this.uaid!, chid);
+    if (!store.durable) {
+      reply(200);
+      return;
+    }
+    // The removal stays in memory and reaches the disk once writes work again.
+    store.flushed().then(
+      () => reply(200),
+      () => reply(500),
+    );
   }
 
   #onAck(updates: { chid: string; version: string }[]): void {

@@ -3,7 +3,8 @@
  * read pointer, and stored notifications, served from memory. Topic messages live in one slot
  * per (channel, topic); timestamp messages are kept in sortkey order, and sortkeys come from one
  * monotonic clock, so insertion order is delivery order. With a journal (`--state`), every change
- * is also handed to it, in order, so the state can be rebuilt after a restart.
+ * is also handed to it, in order, so the state can be rebuilt after a restart. A journal that
+ * cannot write says so (`failure`); a save it could not keep is taken back with `unsave`.
  */
 
 import type { Logger } from "../log.ts";
@@ -40,8 +41,30 @@ export interface StoreJournal {
   deleteChannel(uaid: string, chid: string): void;
   putMessage(uaid: string, n: Notification): void;
   deleteMessage(uaid: string, n: Notification): void;
-  /** Resolves once every change handed over so far is durable. */
+  /**
+   * Resolves once every change handed over so far is durable; rejects with a StateWriteError
+   * when the write that carried them failed, or while writes are failing.
+   */
   flushed(): Promise<void>;
+  /** Set while the disk refuses writes (from the first failed write until one succeeds again). */
+  readonly failure: StateWriteError | undefined;
+}
+
+/** The durable state refused a write. `code` is the errno name (ENOSPC, EIO, ...) when known. */
+export class StateWriteError extends Error {
+  override name = "StateWriteError";
+  constructor(
+    readonly code: string,
+    readonly reason: string,
+    options?: ErrorOptions,
+  ) {
+    super(`the server could not write its state (${code}: ${reason})`, options);
+  }
+}
+
+/** What a save pushed out to make its place: the unread topic message it replaced, or the oldest one. */
+export interface Saved {
+  displaced: Notification | undefined;
 }
 
 export const TOPIC_BATCH = 11;
@@ -71,6 +94,11 @@ export class MemoryStore {
   /** Resolves once every change so far is durable (at once without a journal). */
   flushed(): Promise<void> {
     return this.#journal?.flushed() ?? Promise.resolve();
+  }
+
+  /** Why writes are failing, while they are; a change made now would not be kept. */
+  get failure(): StateWriteError | undefined {
+    return this.#journal?.failure;
   }
 
   /** Put back users read from a journal; nothing is journalled again. */
@@ -107,11 +135,13 @@ export class MemoryStore {
     return user;
   }
 
-  addChannel(uaid: string, chid: string): void {
+  /** True when the channel is new (false: it was registered already). */
+  addChannel(uaid: string, chid: string): boolean {
     const user = this.addUser(uaid);
-    if (user.channels.has(chid)) return;
+    if (user.channels.has(chid)) return false;
     user.channels.add(chid);
     this.#journal?.putChannel(uaid, chid);
+    return true;
   }
 
   removeUser(uaid: string): void {
@@ -131,22 +161,47 @@ export class MemoryStore {
     }
   }
 
-  /** Store a notification; a topic message replaces the unread one with the same topic. */
-  save(uaid: string, n: Notification): boolean {
+  /** Store a notification (undefined: no such channel); a topic message replaces the unread one with the same topic. */
+  save(uaid: string, n: Notification): Saved | undefined {
     const user = this.#users.get(uaid);
-    if (!user?.channels.has(n.chid)) return false;
+    if (!user?.channels.has(n.chid)) return undefined;
     if (n.topic !== undefined) {
       const key = topicKey(n.chid, n.topic);
-      const replacing = user.topicMessages.delete(key);
-      if (!replacing) this.#makeRoom(user);
+      const replaced = user.topicMessages.get(key);
+      if (replaced) user.topicMessages.delete(key);
+      const displaced = replaced ?? this.#makeRoom(user);
       user.topicMessages.set(key, n);
       this.#journal?.putMessage(uaid, n);
-      return true;
+      return { displaced };
     }
-    this.#makeRoom(user);
+    const displaced = this.#makeRoom(user);
     user.timestampMessages.set(n.sortkey, n);
     this.#journal?.putMessage(uaid, n);
-    return true;
+    return { displaced };
+  }
+
+  /**
+   * Take back a save the journal could not keep (its push was refused): the message goes, and
+   * what it displaced comes back unless something newer took its place meanwhile.
+   */
+  unsave(uaid: string, n: Notification, saved: Saved): void {
+    const user = this.#users.get(uaid);
+    if (!user) return;
+    if (n.topic !== undefined) this.removeTopicMessage(uaid, n.chid, n.topic, n.version);
+    else this.removeTimestampMessage(uaid, n.version);
+    const back = saved.displaced;
+    if (!back || !user.channels.has(back.chid)) return;
+    if (back.topic !== undefined) {
+      const key = topicKey(back.chid, back.topic);
+      if (user.topicMessages.has(key)) return;
+      user.topicMessages.set(key, back);
+    } else {
+      if (back.sortkey <= user.currentTimestamp || user.timestampMessages.has(back.sortkey)) return;
+      // Reads rely on insertion order being sortkey order.
+      const entries = [...user.timestampMessages, [back.sortkey, back] as const];
+      user.timestampMessages = new Map(entries.sort(([a], [b]) => a - b));
+    }
+    this.#journal?.putMessage(uaid, back);
   }
 
   fetchTopicMessages(uaid: string): Notification[] {
@@ -233,17 +288,23 @@ export class MemoryStore {
     this.#journal?.deleteMessage(user.uaid, n);
   }
 
-  #makeRoom(user: UserRecord): void {
-    if (user.topicMessages.size + user.timestampMessages.size < this.#maxPerUser) return;
+  /** Drops the oldest message when the user is at the cap, and returns it. */
+  #makeRoom(user: UserRecord): Notification | undefined {
+    if (user.topicMessages.size + user.timestampMessages.size < this.#maxPerUser) return undefined;
+    let dropped: Notification;
     const oldest = user.timestampMessages.entries().next();
-    if (!oldest.done) this.#delete(user, user.timestampMessages, oldest.value[0], oldest.value[1]);
-    else {
+    if (!oldest.done) {
+      dropped = oldest.value[1];
+      this.#delete(user, user.timestampMessages, oldest.value[0], dropped);
+    } else {
       const [key, n] = user.topicMessages.entries().next().value as [string, Notification];
+      dropped = n;
       this.#delete(user, user.topicMessages, key, n);
     }
     this.#logger.warn(
       `push-server: storage full for uaid ${user.uaid.slice(0, 8)}…, dropped the oldest message`,
     );
+    return dropped;
   }
 }
 

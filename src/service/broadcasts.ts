@@ -21,7 +21,7 @@ export type BroadcastHandler = (
 export const NOP_VERSION = "____NOP____";
 
 export class Broadcasts {
-  // The maps and the set are made on first use: most services never have a broadcast (issue 15).
+  // The maps and the set are made on first use: most services never have a broadcast.
   #handlers: Map<string, BroadcastHandler> | null = null;
   /** The version each listener was added with: what a store that lacks the id gets. */
   #added: Map<string, string> | null = null;

@@ -9,7 +9,7 @@
 
 import { decode } from "../crypto/base64url.ts";
 import { DecryptError, type Decryptor } from "../crypto/decrypt.ts";
-import type { PushDB, PushRecord } from "../db/push-db.ts";
+import { hasKeys, type PushDB, type PushRecord } from "../db/push-db.ts";
 import { describeError, type Logger } from "../log.ts";
 import type { DeliveryOutcome, ObserverBus } from "../observers.ts";
 import {
@@ -52,7 +52,7 @@ export class Delivery {
    * came in on: a copy arriving meanwhile waits for the first one's outcome, so the server never
    * hears "done" (any ack code drops the message) before the app has finished with it.
    */
-  // Both maps exist only while messages are in flight: an idle service holds none (issue 15).
+  // Both maps exist only while messages are in flight: an idle service holds none.
   #inFlight: Map<string, Set<number>> | null = null;
   /** Per channel, the tail of the observer stage: deliveries to the app keep arrival order. */
   #deliveryTails: Map<string, Promise<void>> | null = null;
@@ -347,10 +347,4 @@ function nextSliceIfSpent(): Promise<void> | null {
 
 function isNewerVersion(record: PushRecord, version: number): boolean {
   return record.version === null || record.version < version;
-}
-
-function hasKeys(record: PushRecord): boolean {
-  return Boolean(
-    record.p256dhPublicKey && record.p256dhPrivateKey && record.authenticationSecret?.byteLength === 16,
-  );
 }

@@ -1,59 +1,59 @@
 /**
- * PushService: the public face of the user agent. It owns the subscriptions (register, look up,
- * unregister), the hello handshake's consequences (new uaid, key back-fill, broadcasts) and the
- * delivery pipeline: notification → lookup → dedupe → decrypt → observers → record → ack.
- *
- * The connection (socket, timers, requests) lives in connection.ts; storage behind PushDB;
- * crypto in ../crypto; events leave through the observer bus.
+ * PushService: the public face of the user agent, W3C- and Firefox-shaped. It starts and stops
+ * the parts and hands each call to the part that owns it: subscriptions to the registry
+ * (registry.ts), the hello reply's consequences to hello.ts, notifications to the delivery
+ * pipeline (delivery.ts), permissions, quota and clearing to the lifecycle rules (lifecycle.ts),
+ * broadcasts to broadcasts.ts. The socket and its timers live in connection.ts; storage behind
+ * PushDB; crypto in ../crypto; events leave through the observer bus.
  */
 
 import { backend as defaultBackend } from "#crypto-backend";
 import type { WorkerLease } from "../crypto/backend.ts";
-import { decode, encodePadded } from "../crypto/base64url.ts";
 import { type DecryptionKeys, decrypt, decryptWith, type EncryptedPush } from "../crypto/decrypt.ts";
-import { generateKeys, validateAppServerKey } from "../crypto/keys.ts";
 import type { PushDB, PushRecord } from "../db/push-db.ts";
-import { abort, invalidAccess, invalidState, PushError } from "../errors.ts";
-import { describeError, type Logger, shortEndpoint } from "../log.ts";
-import { type Observer, ObserverBus, type PushEventMap, type PushTopic } from "../observers.ts";
+import { abort, invalidState, PushError } from "../errors.ts";
+import { describeError, type Logger } from "../log.ts";
 import {
-  type HelloReply,
-  registerFrame,
-  type UnregisterCode,
-  unregisterFrame,
-} from "../protocol/messages.ts";
-import { PushSubscription } from "../subscription.ts";
+  type Observer,
+  ObserverBus,
+  type ObserverHooks,
+  type PushEventMap,
+  type PushTopic,
+} from "../observers.ts";
+import type { HelloReply, UnregisterCode } from "../protocol/messages.ts";
+import type { PushSubscription } from "../subscription.ts";
 import type { ConnectFailure } from "../transport/failure.ts";
-import { loadDefaultWebSocket, type WebSocketConstructor } from "../transport/websocket.ts";
-import type { BufferSourceLike } from "../web-types.ts";
+import { loadDefaultWebSocket } from "../transport/websocket.ts";
 import { type BroadcastHandler, Broadcasts } from "./broadcasts.ts";
-import {
-  Connection,
-  type ConnectionDelegate,
-  type ConnectionOptions,
-  type ConnectionState,
-  type InboundMessage,
-} from "./connection.ts";
+import { Connection } from "./connection.ts";
+import type { ConnectionDelegate, ConnectionState, InboundMessage } from "./connection-types.ts";
 import { Delivery, type DeliveryContext } from "./delivery.ts";
-import { type PushServiceOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
-
-export type { PushServiceOptions } from "./options.ts";
-
+import { adoptUAID, backfillKeys, type HelloContext, type HelloPayload, helloPayload } from "./hello.ts";
 import {
   type ClearPattern,
-  isExpired,
   type LifecycleContext,
   type PermissionState,
+  type QuotaOptions,
   SiteLifecycle,
 } from "./lifecycle.ts";
+import {
+  connectionOptions,
+  type PushServiceOptions,
+  type ResolvedOptions,
+  resolveOptions,
+} from "./options.ts";
+import {
+  type RegistryContext,
+  requireScope,
+  type SubscribeOptions,
+  SubscriptionRegistry,
+} from "./registry.ts";
 
-export interface SubscribeOptions {
-  scope: string;
-  /** The application server's P-256 public key: raw bytes or base64url (unpadded). */
-  applicationServerKey?: BufferSourceLike | string | null;
-  /** Accepted for W3C compatibility; push-agent does not enforce visibility. */
-  userVisibleOnly?: boolean;
-}
+export type { PushServiceOptions } from "./options.ts";
+export type { SubscribeOptions } from "./registry.ts";
+
+/** Everything the service's parts read from it (one object, see #Parts). */
+type ServiceParts = DeliveryContext & LifecycleContext & RegistryContext & HelloContext;
 
 /** The W3C PushManager shape, bound to one scope. */
 export interface PushManager {
@@ -67,7 +67,7 @@ export class PushService {
   readonly #config: ResolvedOptions;
   readonly #logger: Logger;
   readonly #bus: ObserverBus;
-  readonly #hooks: ConnectionDelegate;
+  readonly #connectionEvents: ConnectionDelegate;
   #db: PushDB | null = null;
   #connection: Connection | null = null;
   readonly #broadcasts: Broadcasts;
@@ -76,11 +76,11 @@ export class PushService {
   /** Web Push mode (the hello reply said use_webpush); false means legacy SimplePush. */
   #dataEnabled = true;
   #readyWaiters: { resolve(): void; reject(error: Error): void }[] = [];
-  /** subscribe() calls in flight by scope; made on the first one, dropped when none is left. */
-  #subscribing: Map<string, Promise<PushSubscription>> | null = null;
   #online = true;
+  readonly #parts: ServiceParts;
   readonly #lifecycle: SiteLifecycle;
   readonly #delivery: Delivery;
+  readonly #registry: SubscriptionRegistry;
   /** The decrypt worker pool while started with `decryptWorkers` (Node); null on the main thread. */
   #workers: WorkerLease | null = null;
 
@@ -89,26 +89,26 @@ export class PushService {
     this.#config = resolveOptions(options);
     this.#logger = this.#config.logger;
     this.#broadcasts = new Broadcasts(this.#logger);
-    const hooks = new PushService.#Hooks(this);
-    this.#hooks = hooks;
-    this.#bus = new ObserverBus(hooks);
-    this.#lifecycle = new SiteLifecycle(hooks);
-    this.#delivery = new Delivery(hooks, this.#lifecycle);
+    this.#bus = new ObserverBus(new PushService.#BusHooks(this));
+    this.#connectionEvents = new PushService.#ConnectionEvents(this);
+    const parts = new PushService.#Parts(this);
+    this.#parts = parts;
+    this.#lifecycle = new SiteLifecycle(parts);
+    this.#delivery = new Delivery(parts, this.#lifecycle);
+    this.#registry = new SubscriptionRegistry(parts);
   }
 
-  /**
-   * The service as its parts see it: the observer bus's hooks, the context of delivery and the
-   * lifecycle rules, and the connection's delegate, in one object per service whose methods live
-   * on the prototype. Closures for each of them were about 1 KB of every idle service (issue 15).
-   */
-  static readonly #Hooks = class implements DeliveryContext, LifecycleContext, ConnectionDelegate {
+  // The service as each of its collaborators sees it: small objects whose methods live on the
+  // prototype (closures for each hook were about 1 KB of every idle service).
+
+  /** The observer bus's hooks: a push-message observer arrived, an observer failed. */
+  static readonly #BusHooks = class implements ObserverHooks {
     readonly #service: PushService;
 
     constructor(service: PushService) {
       this.#service = service;
     }
 
-    // ObserverBus hooks
     added(topic: PushTopic): void {
       if (topic === "push-message") this.#service.#delivery.observerAdded();
     }
@@ -116,8 +116,41 @@ export class PushService {
     error(topic: PushTopic, error: unknown): void {
       this.#service.#logger.error(`push: a ${topic} observer failed: ${describeError(error)}`);
     }
+  };
 
-    // DeliveryContext and LifecycleContext
+  /** The connection's delegate: what hello says, the hello reply, inbound messages, state changes. */
+  static readonly #ConnectionEvents = class implements ConnectionDelegate {
+    readonly #service: PushService;
+
+    constructor(service: PushService) {
+      this.#service = service;
+    }
+
+    hello(): Promise<HelloPayload> {
+      return helloPayload(this.#service.#parts);
+    }
+
+    handshake(reply: HelloReply): Promise<void> {
+      return this.#service.#handshake(reply);
+    }
+
+    message(message: InboundMessage): void {
+      this.#service.#onMessage(message);
+    }
+
+    stateChanged(state: ConnectionState, previous: ConnectionState, error?: ConnectFailure): void {
+      this.#service.#onStateChange(state, previous, error);
+    }
+  };
+
+  /** The service's state and settings as its parts read them: delivery, lifecycle, registry, hello. */
+  static readonly #Parts = class implements DeliveryContext, LifecycleContext, RegistryContext, HelloContext {
+    readonly #service: PushService;
+
+    constructor(service: PushService) {
+      this.#service = service;
+    }
+
     get bus(): ObserverBus {
       return this.#service.#bus;
     }
@@ -126,11 +159,27 @@ export class PushService {
       return this.#service.#logger;
     }
 
+    get broadcasts(): Broadcasts {
+      return this.#service.#broadcasts;
+    }
+
+    get lifecycle(): SiteLifecycle {
+      return this.#service.#lifecycle;
+    }
+
+    get connection(): Connection | null {
+      return this.#service.#connection;
+    }
+
+    get dataEnabled(): boolean {
+      return this.#service.#dataEnabled;
+    }
+
     get hasPermission(): PushServiceOptions["hasPermission"] {
       return this.#service.#options.hasPermission;
     }
 
-    get quota(): PushServiceOptions["quota"] {
+    get quota(): QuotaOptions | undefined {
       return this.#service.#options.quota;
     }
 
@@ -146,12 +195,16 @@ export class PushService {
       return this.#service.#db;
     }
 
+    started(): { db: PushDB; connection: Connection } {
+      return this.#service.#requireStarted();
+    }
+
     toSubscription(record: PushRecord): PushSubscription {
-      return this.#service.#toSubscription(record);
+      return this.#service.#registry.toSubscription(record);
     }
 
     unregister(channelID: string, code: UnregisterCode): void {
-      this.#service.#backgroundUnregister(channelID, code);
+      this.#service.#registry.unregisterInBackground(channelID, code);
     }
 
     send(generation: number, frame: string): void {
@@ -161,23 +214,6 @@ export class PushService {
     decrypt(keys: DecryptionKeys, push: EncryptedPush): Promise<Uint8Array> {
       const workers = this.#service.#workers;
       return workers ? decryptWith(workers.backend, keys, push) : decrypt(keys, push);
-    }
-
-    // ConnectionDelegate
-    hello(): Promise<{ uaid: string | null; broadcasts: Record<string, string> }> {
-      return this.#service.#helloPayload();
-    }
-
-    handshake(reply: HelloReply): Promise<void> {
-      return this.#service.#handshake(reply);
-    }
-
-    message(message: InboundMessage): void {
-      this.#service.#onMessage(message);
-    }
-
-    stateChanged(state: ConnectionState, previous: ConnectionState, error?: ConnectFailure): void {
-      this.#service.#onStateChange(state, previous, error);
     }
   };
 
@@ -215,7 +251,7 @@ export class PushService {
     this.#db = db;
     this.#uaid = await db.getUAID();
     this.#leaseWorkers();
-    this.#connection = new Connection(connectionOptions(this.#config, Ctor), this.#hooks);
+    this.#connection = new Connection(connectionOptions(this.#config, Ctor), this.#connectionEvents);
     await this.#broadcasts.attach(db, this.#connection);
     if (!this.#online) this.#connection.setOnline(false);
     this.#connection.connect();
@@ -305,111 +341,23 @@ export class PushService {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Subscriptions
+  // Subscriptions (registry.ts)
 
-  async subscribe(options: SubscribeOptions): Promise<PushSubscription> {
-    const scope = requireScope(options?.scope);
-    const key = await parseAppServerKey(options.applicationServerKey);
-    this.#subscribing ??= new Map();
-    const subscribing = this.#subscribing;
-    const inflight = subscribing.get(scope);
-    if (inflight) return checkKey(await inflight, key);
-    const attempt = this.#subscribe(scope, key).finally(() => {
-      subscribing.delete(scope);
-      // An idle service keeps no empty map (issue 15).
-      if (subscribing.size === 0 && this.#subscribing === subscribing) this.#subscribing = null;
-    });
-    subscribing.set(scope, attempt);
-    return attempt;
+  subscribe(options: SubscribeOptions): Promise<PushSubscription> {
+    return this.#registry.subscribe(options);
   }
 
-  async #subscribe(scope: string, key: Uint8Array | null): Promise<PushSubscription> {
-    const { db } = this.#requireStarted();
-    const existing = await db.getByScope(scope);
-    if (existing) {
-      checkKey(this.#toSubscription(existing), key);
-      if (!isExpired(existing)) return this.#toSubscription(existing);
-      if (!(await this.#lifecycle.quotaChanged(existing))) throw abort("Push subscription expired");
-      await this.#lifecycle.drop(existing);
-    }
-    const record = await this.#register(scope, key);
-    try {
-      await db.put(record);
-    } catch (error) {
-      this.#backgroundUnregister(record.channelID, 200);
-      throw abort("Error retrieving push subscription.", error);
-    }
-    this.#logger.info(`push: subscribed ${scope} at ${shortEndpoint(record.pushEndpoint)}`);
-    this.#bus.notify("push-subscription-modified", { scope });
-    return this.#toSubscription(record);
+  getSubscription(scope: string): Promise<PushSubscription | null> {
+    return this.#registry.getSubscription(scope);
   }
 
-  async #register(scope: string, key: Uint8Array | null): Promise<PushRecord> {
-    const { connection } = this.#requireStarted();
-    const channelID = crypto.randomUUID();
-    let reply: Awaited<ReturnType<Connection["request"]>>;
-    try {
-      reply = await connection.request(
-        "register",
-        channelID,
-        registerFrame(channelID, key && encodePadded(key)),
-      );
-    } catch (error) {
-      throw abort(`Registration error: ${describeError(error)}`, error);
-    }
-    if (reply.status !== 200)
-      throw abort(`Registration error: wrong status code for register reply: ${reply.status}`);
-    if (!isValidEndpoint(reply.pushEndpoint)) throw abort("Registration error: invalid push endpoint");
-    const keys = this.#dataEnabled ? await generateKeys() : null;
-    return {
-      channelID: reply.channelID,
-      pushEndpoint: reply.pushEndpoint,
-      scope,
-      p256dhPublicKey: keys?.publicKey ?? null,
-      p256dhPrivateKey: keys?.privateKey ?? null,
-      authenticationSecret: keys?.authSecret ?? null,
-      appServerKey: key,
-      recentMessageIDs: [],
-      pushCount: 0,
-      lastPush: 0,
-      ctime: Date.now(),
-      quota: this.#lifecycle.initialQuota,
-      version: null,
-      systemRecord: !this.#options.quota,
-    };
-  }
-
-  async getSubscription(scope: string): Promise<PushSubscription | null> {
-    const { db } = this.#requireStarted();
-    const record = await db.getByScope(requireScope(scope));
-    if (!record) return null;
-    if (!isExpired(record)) return this.#toSubscription(record);
-    if (await this.#lifecycle.quotaChanged(record)) await this.#lifecycle.drop(record);
-    return null;
-  }
-
-  async subscriptions(): Promise<PushSubscription[]> {
-    const { db } = this.#requireStarted();
-    return (await db.getAllUnexpired()).map((record) => this.#toSubscription(record));
+  subscriptions(): Promise<PushSubscription[]> {
+    return this.#registry.subscriptions();
   }
 
   /** Forget the scope's subscription locally and tell the server; false when there was none. */
-  async unsubscribe(scope: string): Promise<boolean> {
-    const { db, connection } = this.#requireStarted();
-    const record = await db.getByScope(requireScope(scope));
-    if (!record) return false;
-    const request = connection.request(
-      "unregister",
-      record.channelID,
-      unregisterFrame(record.channelID, 200),
-    );
-    await db.delete(record.channelID);
-    this.#bus.notify("push-subscription-modified", { scope });
-    try {
-      return (await request).status === 200;
-    } catch (error) {
-      throw abort(`Unsubscribe error: ${describeError(error)}`, error);
-    }
+  unsubscribe(scope: string): Promise<boolean> {
+    return this.#registry.unsubscribe(scope);
   }
 
   pushManager(scope: string): PushManager {
@@ -462,18 +410,6 @@ export class PushService {
     await this.#lifecycle.clear(pattern);
   }
 
-  #backgroundUnregister(channelID: string, code: UnregisterCode): void {
-    const connection = this.#connection;
-    if (!connection) return;
-    connection
-      .request("unregister", channelID, unregisterFrame(channelID, code))
-      .catch((error) => this.#logger.warn(`push: background unregister failed: ${describeError(error)}`));
-  }
-
-  #toSubscription(record: PushRecord): PushSubscription {
-    return new PushSubscription(record, (scope) => this.unsubscribe(scope));
-  }
-
   #requireStarted(): { db: PushDB; connection: Connection } {
     if (!this.#db || !this.#connection) {
       throw invalidState("PushService is not started: call start() first");
@@ -482,65 +418,20 @@ export class PushService {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Handshake
+  // Connection events
 
-  async #helloPayload(): Promise<{ uaid: string | null; broadcasts: Record<string, string> }> {
-    const { db } = this.#requireStarted();
-    const [records, uaid] = await Promise.all([db.getAllUnexpired(), db.getUAID()]);
-    // Privacy (Firefox bug 1617136): without subscriptions the server mints a fresh uaid each time.
-    return { uaid: records.length > 0 && uaid ? uaid : null, broadcasts: this.#broadcasts.helloBroadcasts() };
-  }
-
+  /** The hello reply: the uaid (hello.ts), the mode, hello broadcasts, then keys for old records. */
   async #handshake(reply: HelloReply): Promise<void> {
-    const { db } = this.#requireStarted();
-    const broadcasts = this.#broadcasts;
-    const stored = await db.getUAID();
-    if (reply.uaid !== stored) {
-      if (stored) this.#logger.info("push: the server assigned a new uaid; dropping every subscription");
-      await this.#dropUnexpired();
-      await db.setUAID(reply.uaid);
-    }
+    const parts = this.#parts;
+    await adoptUAID(parts, reply.uaid);
     this.#uaid = reply.uaid;
     this.#dataEnabled = reply.useWebPush;
     if (reply.broadcasts.size > 0 || reply.broadcastErrors.size > 0) {
-      void broadcasts
+      void this.#broadcasts
         .received(reply.broadcasts, reply.broadcastErrors, "hello")
         .catch((error) => this.#logger.error(`push: broadcast delivery failed: ${describeError(error)}`));
     }
-    if (this.#dataEnabled) await this.#ensureKeys();
-  }
-
-  async #dropUnexpired(): Promise<void> {
-    const { db } = this.#requireStarted();
-    const dropped = await db.clearIf((record) => record.quota > 0);
-    for (const record of dropped) {
-      this.#bus.notify("push-subscription-change", {
-        scope: record.scope,
-        oldSubscription: this.#toSubscription(record),
-      });
-    }
-  }
-
-  /** Records made in SimplePush mode get keys once the server speaks Web Push (Firefox's ensureCrypto). */
-  async #ensureKeys(): Promise<void> {
-    const { db } = this.#requireStarted();
-    for (const record of await db.getAllUnexpired()) {
-      if (hasKeys(record)) continue;
-      const keys = await generateKeys();
-      const updated = await db.update(record.channelID, (current) => ({
-        ...current,
-        p256dhPublicKey: current.p256dhPublicKey ?? keys.publicKey,
-        p256dhPrivateKey: current.p256dhPrivateKey ?? keys.privateKey,
-        authenticationSecret:
-          current.authenticationSecret?.byteLength === 16 ? current.authenticationSecret : keys.authSecret,
-      }));
-      if (updated) {
-        this.#bus.notify("push-subscription-change", {
-          scope: record.scope,
-          oldSubscription: this.#toSubscription(record),
-        });
-      }
-    }
+    if (this.#dataEnabled) await backfillKeys(parts);
   }
 
   #onStateChange(state: ConnectionState, previous: ConnectionState, error?: ConnectFailure): void {
@@ -568,104 +459,4 @@ export class PushService {
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Argument checks
-
-function requireScope(scope: unknown): string {
-  if (typeof scope !== "string" || scope.length === 0)
-    throw new TypeError("scope must be a non-empty string");
-  return scope;
-}
-
-/** base64url strings with `=` padding are refused, as Firefox's Push.sys.mjs does. */
-async function parseAppServerKey(
-  key: BufferSourceLike | string | null | undefined,
-): Promise<Uint8Array | null> {
-  if (key === undefined || key === null) return null;
-  let bytes: Uint8Array;
-  if (typeof key === "string") {
-    try {
-      bytes = decode(key, { padding: "reject" });
-    } catch {
-      throw new PushError("InvalidCharacterError", "applicationServerKey is not valid base64url (unpadded)");
-    }
-  } else if (ArrayBuffer.isView(key)) {
-    bytes = new Uint8Array(key.buffer.slice(key.byteOffset, key.byteOffset + key.byteLength));
-  } else if (key instanceof ArrayBuffer) {
-    bytes = new Uint8Array(key.slice(0));
-  } else {
-    throw invalidAccess("applicationServerKey must be a BufferSource or a base64url string");
-  }
-  if (bytes.byteLength === 0) throw invalidAccess("applicationServerKey is empty");
-  await validateAppServerKey(bytes);
-  return bytes;
-}
-
-function sameBytes(a: Uint8Array | null, b: ArrayBuffer | null): boolean {
-  if (a === null || b === null) return a === null && b === null;
-  const other = new Uint8Array(b);
-  return a.byteLength === other.byteLength && a.every((byte, i) => byte === other[i]);
-}
-
-function checkKey(subscription: PushSubscription, key: Uint8Array | null): PushSubscription {
-  if (!sameBytes(key, subscription.options.applicationServerKey)) {
-    throw invalidState("A subscription with a different application server key already exists.");
-  }
-  return subscription;
-}
-
-function hasKeys(record: PushRecord): boolean {
-  return Boolean(
-    record.p256dhPublicKey && record.p256dhPrivateKey && record.authenticationSecret?.byteLength === 16,
-  );
-}
-
-function isValidEndpoint(endpoint: string | null): endpoint is string {
-  if (!endpoint) return false;
-  try {
-    new URL(endpoint);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 export type { PushEventMap };
-
-/**
- * Field by field, not a spread of the resolved options: a spread gives every connection its own
- * hidden class and property descriptors (about 0.7 KB per service, issue 15).
- */
-function connectionOptions(config: ResolvedOptions, WebSocket: WebSocketConstructor): ConnectionOptions {
-  // Shared like the resolved options they come from: per options object and constructor.
-  let byConstructor = sharedConnectionOptions.get(config);
-  if (!byConstructor) {
-    byConstructor = new WeakMap();
-    sharedConnectionOptions.set(config, byConstructor);
-  }
-  let options = byConstructor.get(WebSocket);
-  if (!options) {
-    options = Object.freeze(ownConnectionOptions(config, WebSocket));
-    byConstructor.set(WebSocket, options);
-  }
-  return options;
-}
-
-const sharedConnectionOptions = new WeakMap<
-  ResolvedOptions,
-  WeakMap<WebSocketConstructor, Readonly<ConnectionOptions>>
->();
-
-function ownConnectionOptions(config: ResolvedOptions, WebSocket: WebSocketConstructor): ConnectionOptions {
-  return {
-    serverURL: config.serverURL,
-    WebSocket,
-    requestTimeout: config.requestTimeout,
-    retryBaseInterval: config.retryBaseInterval,
-    pingInterval: config.pingInterval,
-    subprotocol: config.subprotocol,
-    connectTimeout: config.connectTimeout,
-    wakeCheckInterval: config.wakeCheckInterval,
-    logger: config.logger,
-  };
-}

@@ -2,9 +2,10 @@
  * The socket: opens a WebSocket (by default asking for no subprotocol, as autoconnect never
  * negotiates one), sends text, and reports open / text message / close, or why it never opened.
  * Nothing protocol-specific lives here. The constructor is injectable (the `WebSocket` option);
- * by default the runtime's native WebSocket, else `ws` via isomorphic-ws.
+ * by default `ws` on every server runtime (Node, Deno, Bun) and the native WebSocket in browsers.
  */
 
+import { currentRuntime, type Runtime } from "../runtime.ts";
 import { type ConnectFailure, classifyConnectError, closedBeforeOpen, failure } from "./failure.ts";
 
 export type { ConnectFailure, ConnectFailureKind } from "./failure.ts";
@@ -65,17 +66,24 @@ const WS_EVENTS = ["open", "message", "close", "error", "ping", "pong"] as const
 let defaultConstructor: Promise<WebSocketConstructor> | undefined;
 
 /**
- * Native WebSocket where the runtime has one (browsers, Electron renderers, Node 22+); else `ws`,
- * loaded lazily so a browser bundle never pulls it in at module top level.
+ * The WebSocket used when the caller passes none. On Node (every version), Deno and Bun it is `ws`,
+ * even where a global WebSocket exists (Node 22+'s undici, Deno's and Bun's own): only `ws` gives
+ * ping frames both ways (liveness and the server-ping watchdog), the exact reason a connection
+ * failed, the "no subprotocol echoed" error the retry without a subprotocol keys on, and a socket
+ * to cork. Deno runs it over its node:http layer, Bun through its built-in `ws` module; both keep
+ * those features. Browsers have only the native one. `ws` is loaded lazily (via isomorphic-ws,
+ * whose browser build is the native WebSocket) so a browser bundle never pulls it in.
  */
 export function loadDefaultWebSocket(): Promise<WebSocketConstructor> {
-  defaultConstructor ??= (async () => {
-    const native = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-    if (native) return native;
-    const mod = (await import("isomorphic-ws")) as unknown as { default: WebSocketConstructor };
-    return mod.default;
-  })();
+  defaultConstructor ??= defaultWebSocketFor(currentRuntime());
   return defaultConstructor;
+}
+
+async function defaultWebSocketFor(runtime: Runtime): Promise<WebSocketConstructor> {
+  const native = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+  if (runtime === "browser" && native) return native;
+  const mod = (await import("isomorphic-ws")) as unknown as { default: WebSocketConstructor };
+  return mod.default;
 }
 
 /** The TCP socket under a `ws` WebSocket (its `_socket`); browsers' WebSockets have none. */
@@ -149,7 +157,7 @@ export class Transport {
   /**
    * On `ws`, its own EventEmitter events with listeners shared by all sockets (`this` is the
    * socket): the `onopen`-style attributes wrap every handler in a closure with two symbol-keyed
-   * properties, about 1 KB per idle connection (issue 15). The payloads are converted as `ws`
+   * properties, about 1 KB per idle connection. The payloads are converted as `ws`
    * converts them for those attributes: a text frame's Buffer and the close reason to strings.
    */
   static readonly #wsListeners: Record<(typeof WS_EVENTS)[number], (...args: never[]) => void> = {

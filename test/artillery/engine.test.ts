@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createPushServer, type PushServer } from "../../src/server/index.ts";
 
 interface Engine {
+  cleanup(): Promise<void>;
   createScenario(
     spec: { flow: unknown[] },
     ee: EventEmitter,
@@ -27,7 +28,7 @@ interface Context {
 const require = createRequire(import.meta.url);
 const PushAgentEngine = require("../../packages/artillery-engine-push-agent/index.js") as EngineClass;
 // The sources, not a build: what Artillery would get from the installed push-agent.
-PushAgentEngine.library = () => import("../../src/loadtest/index.ts");
+PushAgentEngine.library = () => import("../../src/loadtest/internal.ts");
 
 let server: PushServer;
 
@@ -155,5 +156,59 @@ describe("artillery-engine-push-agent steps against the local server", () => {
   it("refuses an unknown step with a clear message", async () => {
     const { error } = await runUser([{ teleport: {} }]);
     expect(error?.message).toMatch(/a flow step needs one of connect, hello, subscribe/);
+  });
+});
+
+describe("when the run ends", () => {
+  /** TCP sockets open in this process (the in-process server's listener is not one). */
+  const openSockets = () => process.getActiveResourcesInfo().filter((r) => r === "TCPSocketWrap").length;
+
+  async function untilSockets(count: number): Promise<number> {
+    const deadline = Date.now() + 5_000;
+    while (openSockets() > count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    return openSockets();
+  }
+
+  /** A user driven as Artillery does: the runner's emitter to the engine, another for the scenario. */
+  async function oneUser(runnerEvents: EventEmitter): Promise<Engine> {
+    const script = { config: { target: server.url, engines: { "push-agent": {} } } };
+    const engine = new PushAgentEngine(script, runnerEvents, {});
+    const scenarioEvents = new EventEmitter();
+    const error = await new Promise<Error | null>((resolve) =>
+      engine.createScenario({ flow: ["connect", "hello", "subscribe", "push", "expect"] }, scenarioEvents)(
+        { vars: {} },
+        resolve,
+      ),
+    );
+    expect(error).toBeNull();
+    return engine;
+  }
+
+  it("Artillery's done closes the sender's keep-alive sockets (the users' sockets closed with them)", async () => {
+    const before = await untilSockets(0);
+    const runnerEvents = new EventEmitter();
+    await oneUser(runnerEvents);
+    // The push went over a keep-alive socket that outlives the user (both ends are in this process).
+    expect(openSockets()).toBeGreaterThan(before);
+    runnerEvents.emit("done", {});
+    expect(await untilSockets(before)).toBe(before);
+  });
+
+  it("cleanup() does the same for any other driver, and the engine can run again after it", async () => {
+    const before = await untilSockets(0);
+    const engine = await oneUser(new EventEmitter());
+    expect(openSockets()).toBeGreaterThan(before);
+    await engine.cleanup();
+    expect(await untilSockets(before)).toBe(before);
+    // A later user gets a fresh runner.
+    const error = await new Promise<Error | null>((resolve) =>
+      engine.createScenario(
+        { flow: ["connect", "hello", "subscribe", "push", "expect"] },
+        new EventEmitter(),
+      )({ vars: {} }, resolve),
+    );
+    expect(error).toBeNull();
+    await engine.cleanup();
+    expect(await untilSockets(before)).toBe(before);
   });
 });

@@ -51,7 +51,7 @@ describe("parseCommand", () => {
   });
 
   it("reads whole numbers within range only", () => {
-    expect(integerOption({ n: "42" }, "n", { min: 0 })).toBe(42);
+    expect(integerOption({ n: "42" }, "n", { min: 0, max: 42 })).toBe(42);
     for (const bad of ["-1", "1.5", "0x10", "1e3", "", "70000"]) {
       expect(() => integerOption({ n: bad }, "n", { min: 0, max: 65_535 })).toThrow(UsageError);
     }

@@ -42,6 +42,8 @@ const OPTIONS: Record<string, string[]> = {
     "--encoding",
     "--vapid-subject",
     "--vapid-private-key",
+    "--vapid-private-key-file",
+    "PUSH_AGENT_VAPID_PRIVATE_KEY",
     "--vapid-public-key",
   ],
   keys: ["push-agent keys"],
@@ -104,6 +106,49 @@ describe.concurrent("bad arguments exit 2 with one line on stderr", () => {
       /--vapid-private-key/,
     ],
     ["a bad topic", ["send", "sub.json", "hi", "--topic", "a b"], /--topic must be/],
+    [
+      "a TTL over 30 days",
+      ["send", "sub.json", "hi", "--ttl", "2592001"],
+      /--ttl must be a whole number 0-2592000/,
+    ],
+    [
+      "a key twice",
+      ["send", "sub.json", "hi", "--vapid-private-key", "a", "--vapid-private-key-file", "f"],
+      /not both/,
+    ],
+    [
+      "an unreadable key file",
+      [
+        "send",
+        "sub.json",
+        "hi",
+        "--vapid-subject",
+        "mailto:a@b.c",
+        "--vapid-private-key-file",
+        "/nonexistent/k",
+      ],
+      /cannot read --vapid-private-key-file \/nonexistent\/k \(ENOENT\)/,
+    ],
+    [
+      "a --count over its range",
+      ["listen", "--count", "1000001"],
+      /--count must be a whole number 1-1000000/,
+    ],
+    [
+      "a --msg-limit over its range",
+      ["serve", "--msg-limit", "2147483648"],
+      /--msg-limit must be a whole number 1-2147483647/,
+    ],
+    [
+      "a --megaphone-poll-interval of 2^31 ms",
+      ["serve", "--megaphone-poll-interval", "2147483648"],
+      /--megaphone-poll-interval must be a whole number 1-2147483647/,
+    ],
+    [
+      "a --max-data-bytes of 0",
+      ["serve", "--max-data-bytes", "0"],
+      /--max-data-bytes must be a whole number 1-1048576/,
+    ],
     ["ws:// to a remote host", ["listen", "--server", "ws://push.example.com/"], /--allow-insecure/],
     [
       "an http:// server",

@@ -9,14 +9,33 @@ export interface InProcessRun {
   stderr: string;
 }
 
-export async function runMain(argv: string[], input = ""): Promise<InProcessRun> {
+export interface InProcessOptions {
+  /** Environment the command sees instead of process.env. */
+  env?: Record<string, string | undefined>;
+  signal?: AbortSignal;
+  /** Called with stderr so far after every write (to abort once a line appeared). */
+  onStderr?: (stderr: string) => void;
+}
+
+export async function runMain(
+  argv: string[],
+  input = "",
+  options: InProcessOptions = {},
+): Promise<InProcessRun> {
   let stdout = "";
   let stderr = "";
   const code = await main(argv, {
     stdout: { write: (chunk: string) => (stdout += chunk) },
-    stderr: { write: (chunk: string) => (stderr += chunk) },
+    stderr: {
+      write: (chunk: string) => {
+        stderr += chunk;
+        options.onStderr?.(stderr);
+        return true;
+      },
+    },
     stdin: Readable.from([input]),
-    signal: new AbortController().signal,
+    signal: options.signal ?? new AbortController().signal,
+    ...(options.env ? { env: options.env } : {}),
   });
   return { code, stdout, stderr };
 }

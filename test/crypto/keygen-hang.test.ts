@@ -1,5 +1,5 @@
 /**
- * Issue 12, part 1: key generation must never hang the process. Node 20 deadlocks when a GC runs
+ * Key generation must never hang the process. Node 20 deadlocks when a GC runs
  * inside KeyObject.export({ format: "jwk" }) after generateKeyPairSync("ec"); the old Node backend
  * did exactly that and hung this child within a few thousand iterations, every run. The child
  * calls the public generateKeys() 50,000 times; the watchdog is minutes above the few seconds it

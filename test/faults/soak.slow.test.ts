@@ -1,5 +1,5 @@
 /**
- * Issue 12, part 3: the soak. 2,000 PushServices on in-memory stores in this process against the
+ * The soak. 2,000 PushServices on in-memory stores in this process against the
  * local push server in another, for 10 minutes, warm-up included (SOAK_MINUTES= to change it),
  * with churn, a push to every subscription each round, and the server restarted twice (see
  * support/soak-server-child.ts for what a restart is). Fails on an event-loop stall over 2 s, heap

@@ -1,5 +1,5 @@
 /**
- * Issue 12, part 3, the short soak for the default suite: 200 PushServices for 20 s (warm-up included),
+ * The short soak for the default suite: 200 PushServices for 20 s (warm-up included),
  * churn, pushes to every subscription, the server restarted twice (see
  * support/soak-server-child.ts for what a restart is). soak.slow.test.ts is the real one:
  * 2,000 services for 10 minutes. Both fail on an event-loop stall over 2 s, heap growth over

@@ -3,7 +3,7 @@
  * arbitrary JSON, mutated valid frames). Same checks as parser.test.ts.
  */
 
-import { afterAll, describe, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { ReliabilityLog } from "../faults/support/report.ts";
 import { describeOutcomes, runParserFuzz } from "./support/parser-fuzz.ts";
 
@@ -23,8 +23,9 @@ describe("hostile input (slow): parseServerFrame", () => {
       delivered: 0,
       duplicated: 0,
       lost: 0,
-      crashes: 0,
+      crashes: stats.thrown,
       notes: describeOutcomes(stats),
     });
+    expect(stats.thrown).toBe(0);
   });
 });

@@ -48,8 +48,9 @@ describe("hostile input: parseServerFrame", () => {
       delivered: 0,
       duplicated: 0,
       lost: 0,
-      crashes: 0,
+      crashes: stats.thrown,
       notes: describeOutcomes(stats),
     });
+    expect(stats.thrown).toBe(0);
   });
 });

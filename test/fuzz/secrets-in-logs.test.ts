@@ -4,8 +4,13 @@
  * local push server, then the captured log is searched for every secret the store held: each
  * private key's JWK `d` (base64url and hex), each auth secret (base64url, base64, hex, and as
  * JSON-serialized bytes), each endpoint token (whole, or more of it than shortEndpoint shows).
+ * Then the CLI's own lines: `send` with the VAPID key from a file and from the environment
+ * never prints the key, and `listen` prints a server URL with `user:password` in it without them.
  */
 
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import webpush from "web-push";
 import { createMemoryStorage, openMemoryPushDB } from "../../src/db/memory.ts";
@@ -13,12 +18,15 @@ import { shortEndpoint } from "../../src/log.ts";
 import { createPushServer } from "../../src/server/index.ts";
 import { sendPush } from "../../src/server/send.ts";
 import { PushService } from "../../src/service/push-service.ts";
+import { runMain } from "../cli/in-process.ts";
 import { Inbox, nextState, send, vapidPublicKey } from "../faults/support/local.ts";
 import { TcpProxy } from "../faults/support/proxy.ts";
-import { ReliabilityLog } from "../faults/support/report.ts";
+import { CrashCounter, ReliabilityLog } from "../faults/support/report.ts";
 import { testDecryptWorkers } from "../helpers/decrypt-workers.ts";
 import { captureLogger } from "../helpers/logger.ts";
 
+const crashes = new CrashCounter().install();
+afterAll(() => crashes.uninstall());
 const log = new ReliabilityLog("secrets-in-logs");
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -132,8 +140,102 @@ describe("hostile input: secrets never reach the logs", () => {
       delivered: inbox.distinct,
       duplicated: inbox.duplicates,
       lost: 4 - inbox.distinct,
-      crashes: 0,
+      crashes: crashes.total,
       notes: `${logger.lines.length} log lines (${logger.lines.filter((l) => l.level === "debug").length} debug) searched for ${secrets.length} secret forms (JWK d b64url/hex, auth secret b64url/b64/hex/JSON bytes, endpoint, token, 11-char token prefix): 0 found; endpoints only as shortEndpoint; 1 decrypt error (not delivered, by design)`,
+    });
+  });
+
+  it("the CLI prints no VAPID private key (flag, file or environment) and no URL credentials", async () => {
+    const crashes = new CrashCounter().install();
+    cleanups.push(async () => crashes.uninstall());
+    const server = await createPushServer({ port: 0 });
+    cleanups.push(() => server.close());
+    const dir = await mkdtemp(join(tmpdir(), "push-agent-secrets-cli-"));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const vapid = webpush.generateVAPIDKeys();
+    const service = new PushService({
+      serverURL: server.url,
+      db: openMemoryPushDB(),
+      logger: captureLogger(),
+    });
+    cleanups.push(() => service.stop());
+    await service.start();
+    // A v2 endpoint: only a push signed with this very key gets 201.
+    const sub = await service.subscribe({
+      scope: "https://cli.example/",
+      applicationServerKey: vapid.publicKey,
+    });
+    const subFile = join(dir, "sub.json");
+    await writeFile(subFile, JSON.stringify(sub.toJSON()));
+    const keyFile = join(dir, "vapid.json");
+    await writeFile(keyFile, JSON.stringify(vapid), { mode: 0o600 });
+    const subject = ["--vapid-subject", "mailto:cli@example.com"];
+
+    const runs = [
+      await runMain(["send", subFile, "from a file", ...subject, "--vapid-private-key-file", keyFile]),
+      await runMain(["send", subFile, "from the environment", ...subject], "", {
+        env: { PUSH_AGENT_VAPID_PRIVATE_KEY: vapid.privateKey },
+      }),
+      // A public key that does not go with the private one: refused before sending.
+      await runMain([
+        "send",
+        subFile,
+        "wrong key",
+        ...subject,
+        "--vapid-private-key-file",
+        keyFile,
+        "--vapid-public-key",
+        webpush.generateVAPIDKeys().publicKey,
+      ]),
+      // A key that is not one: the error names its source, not its value.
+      await runMain(["send", subFile, "bad key", ...subject], "", {
+        env: { PUSH_AGENT_VAPID_PRIVATE_KEY: `${vapid.privateKey}x` },
+      }),
+    ];
+    expect(runs.map((r) => r.code)).toEqual([0, 0, 2, 2]);
+    expect(runs[0]!.stdout).toMatch(/^201 Created/);
+    expect(runs[1]!.stdout).toMatch(/^201 Created/);
+    expect(runs[3]!.stderr).toContain("$PUSH_AGENT_VAPID_PRIVATE_KEY must hold");
+
+    // listen: the connecting line and the retry line of a URL with credentials.
+    const password = "hunter2-secret-password";
+    const port = new URL(server.url).port;
+    const listenLines: string[] = [];
+    for (const url of [`ws://alice:${password}@127.0.0.1:${port}/`, `ws://alice:${password}@127.0.0.1:1/`]) {
+      const controller = new AbortController();
+      const run = await runMain(["listen", "--server", url, "--state", join(dir, "listen"), "--once"], "", {
+        signal: controller.signal,
+        onStderr: (text) => {
+          if (/waiting for|retrying/.test(text)) controller.abort();
+        },
+      });
+      listenLines.push(run.stderr);
+    }
+    expect(listenLines[0]).toContain(`connecting to ws://***@127.0.0.1:${port}/`);
+    expect(listenLines[1]).toContain("cannot connect to ws://***@127.0.0.1:1/");
+
+    const text = [...runs.flatMap((r) => [r.stdout, r.stderr]), ...listenLines].join("\n");
+    const secrets: [string, string][] = [
+      ["VAPID private key", vapid.privateKey],
+      ["VAPID private key (hex)", Buffer.from(vapid.privateKey, "base64url").toString("hex")],
+      ["URL password", password],
+      ["URL userinfo", "alice:"],
+    ];
+    const leaks = secrets.filter(([, secret]) => text.includes(secret));
+    expect(leaks.map(([what]) => what)).toEqual([]);
+
+    log.add({
+      id: "H3b",
+      category: "hostile",
+      title:
+        "secrets in the CLI's output: send with the VAPID key from a file and the environment, listen with user:password in --server",
+      runs: runs.length + listenLines.length,
+      sent: 0,
+      delivered: 0,
+      duplicated: 0,
+      lost: 0,
+      crashes: crashes.total,
+      notes: `${text.split("\n").length} output lines searched for ${secrets.length} secret forms: ${leaks.length} found`,
     });
   });
 });

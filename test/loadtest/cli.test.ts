@@ -95,7 +95,9 @@ describe("push-agent loadtest against the local server", () => {
       /^ {2}connections {4}2 connected at the end, peak 2 of 2 started; 0 failed/m,
     );
     expect(result.stdout).toMatch(/^ {2}registrations {2}6 ok, 0 failed$/m);
-    expect(result.stdout).toMatch(/^ {2}pushes {9}0 sent, 0 received, 0 lost, 0 failed$/m);
+    expect(result.stdout).toMatch(
+      /^ {2}pushes {9}0 sent, 0 received, 0 lost, 0 failed, 0 in flight at the end \(drain 5\.0s\)$/m,
+    );
     expect(result.stdout).toMatch(/^ {2}push latency {3}-$/m);
     expect(server.stats().channels).toBe(6);
   });
@@ -186,6 +188,12 @@ describe("push-agent loadtest arguments", () => {
     ["a zero duration", ["--server", url, "--duration", "0"], /--duration must be more than 0 seconds/],
     ["a negative duration", ["--server", url, "--duration", "-1"], /--duration/],
     ["a rate that is not a number", ["--server", url, "--rate", "fast"], /--rate must be a number from 0/],
+    ["a negative drain window", ["--server", url, "--drain", "-1"], /--drain/],
+    [
+      "a drain window over a day",
+      ["--server", url, "--drain", "90000"],
+      /--drain must be a number from 0 to 86400/,
+    ],
     [
       "a tiny payload",
       ["--server", url, "--payload-bytes", "8"],

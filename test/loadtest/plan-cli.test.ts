@@ -5,7 +5,10 @@
  */
 
 import { createSocket, type Socket } from "node:dgram";
+import { mkdtemp, rm } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { ScenarioReport } from "../../src/loadtest/report.ts";
@@ -190,4 +193,45 @@ describe("push-agent loadtest --plan", () => {
     expect(result.stdout).toMatch(/errors +connect 2/);
     expect(result.stderr).toContain("2 virtual user(s) failed");
   });
+
+  it("a worker that dies stops the run: the other workers are stopped, the reason is reported, exit 1", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "push-agent-crash-"));
+    process.env.CRASH_MARKER = join(dir, "marker");
+    try {
+      const result = await run([
+        "loadtest",
+        "--server",
+        server.url,
+        "--scenario",
+        fixture("crashing-worker.mjs"),
+        "--plan",
+        "crash_one_worker,2,0,0",
+        "--workers",
+        "2",
+        "--drain",
+        "0.2",
+        "--json",
+      ]);
+      expect(result.code, result.stderr).toBe(1);
+      expect(result.stderr).toMatch(
+        /a worker failed, the run was stopped: worker [01] exited \(7\) before its report/,
+      );
+      const report = JSON.parse(result.stdout) as ScenarioReport;
+      expect(report.workerFailures).toEqual([
+        expect.stringMatching(/^worker [01] exited \(7\) before its report$/),
+      ]);
+      // The surviving worker's user was stopped, and its data is in the report.
+      expect(report.workers).toHaveLength(1);
+      expect(report.users).toMatchObject({ started: 1, stopped: 1 });
+      expect(report.finished).toBe(false);
+      // Nothing is left loading the server.
+      const deadline = Date.now() + 5_000;
+      while (server.stats().connections > 0 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(server.stats().connections).toBe(0);
+    } finally {
+      delete process.env.CRASH_MARKER;
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 });

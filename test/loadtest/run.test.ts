@@ -11,6 +11,7 @@ import {
   type LoadTestReport,
   runLoadTest,
 } from "../../src/loadtest/index.ts";
+import { checkScenarioRunOptions, runScenarios, type ScenarioRunOptions } from "../../src/loadtest/runner.ts";
 import { createPushServer, type PushServer } from "../../src/server/index.ts";
 
 let server: PushServer;
@@ -43,7 +44,7 @@ describe("runLoadTest against the local server", () => {
       serverURL: server.url,
       agents: 20,
       subscriptionsPerAgent: 2,
-      durationMs: 1_500,
+      durationMs: 4_000, // room for 20 key generations and handshakes on a loaded 2-core machine
       pushIntervalMs: 200,
       connectConcurrency: 5,
       progressIntervalMs: 100,
@@ -182,6 +183,18 @@ describe("option validation", () => {
     ["NaN duration", { durationMs: Number.NaN }, RangeError, /^durationMs/],
     ["negative interval", { pushIntervalMs: -1 }, RangeError, /^pushIntervalMs/],
     [
+      "a negative drain window",
+      { drainTimeoutMs: -1 },
+      RangeError,
+      /^drainTimeoutMs must be a number of milliseconds ≥ 0/,
+    ],
+    [
+      "a drain window past setTimeout's range",
+      { drainTimeoutMs: 2 ** 31 },
+      RangeError,
+      /^drainTimeoutMs .*≤ 2147483647/,
+    ],
+    [
       "a tiny payload",
       { payloadBytes: 4 },
       RangeError,
@@ -204,4 +217,46 @@ describe("option validation", () => {
       await expect(run).rejects.toThrow(message);
     });
   }
+});
+
+describe("runScenarios option validation", () => {
+  const base = {
+    serverURL: "ws://127.0.0.1:1/",
+    plans: [],
+    scenarios: new Map(),
+    payloadMode: "relay" as const,
+    vapid: { subject: "mailto:x@example.invalid", publicKey: "x", privateKey: "y" },
+    durationMs: 1_000,
+  };
+  const cases: [string, Record<string, unknown>, ErrorConstructor, RegExp][] = [
+    ["a zero duration", { durationMs: 0 }, RangeError, /^durationMs must be a number of milliseconds > 0/],
+    ["a duration past setTimeout's range", { durationMs: 2 ** 31 + 5 }, RangeError, /^durationMs/],
+    [
+      "a negative drain window",
+      { drainTimeoutMs: -5 },
+      RangeError,
+      /^drainTimeoutMs must be a number of milliseconds ≥ 0/,
+    ],
+    ["a drain window as a string", { drainTimeoutMs: "5" }, TypeError, /^drainTimeoutMs must be a number/],
+    ["a zero reply timeout", { replyTimeoutMs: 0 }, RangeError, /^replyTimeoutMs/],
+    ["a zero progress interval", { progressIntervalMs: 0 }, RangeError, /^progressIntervalMs/],
+    [
+      "a fractional send concurrency",
+      { sendConcurrency: 1.5 },
+      RangeError,
+      /^sendConcurrency must be a whole number from 1 to 100000/,
+    ],
+    ["a zero connect concurrency", { connectConcurrency: 0 }, RangeError, /^connectConcurrency/],
+  ];
+  for (const [what, change, type, message] of cases) {
+    it(`refuses ${what} before any socket opens`, async () => {
+      const run = runScenarios({ ...base, ...change } as ScenarioRunOptions);
+      await expect(run).rejects.toThrow(type);
+      await expect(run).rejects.toThrow(message);
+    });
+  }
+
+  it("takes a null duration and a zero drain window", () => {
+    expect(() => checkScenarioRunOptions({ ...base, durationMs: null, drainTimeoutMs: 0 })).not.toThrow();
+  });
 });

@@ -5,7 +5,7 @@
  * (test/cli/serve-state.test.ts restarts a real server process.)
  */
 
-import { mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
@@ -74,4 +74,14 @@ it("refuses a directory another live server holds, with one clear line", async (
 
 it("rejects an empty state path", async () => {
   await expect(createPushServer({ port: 0, state: "" })).rejects.toThrow(RangeError);
+});
+
+it("keeps the state directory private: 0700, files 0600, a wider existing directory tightened", async () => {
+  await chmod(dir, 0o755);
+  const server = await start();
+  await server.close();
+  expect((await stat(dir)).mode & 0o777).toBe(0o700);
+  const files = await readdir(dir);
+  expect(files).toContain("CURRENT");
+  for (const file of files) expect([file, (await stat(join(dir, file))).mode & 0o777]).toEqual([file, 0o600]);
 });

@@ -181,7 +181,7 @@ describe("MemoryStore", () => {
 
   it("refuses messages for unknown channels and bounds each user's storage", () => {
     const store = new MemoryStore(3, silentLogger);
-    expect(store.save(UAID, note(1))).toBe(false);
+    expect(store.save(UAID, note(1))).toBeUndefined();
     store.addUser(UAID).channels.add(CHID);
     for (let i = 1; i <= 5; i++) store.save(UAID, note(i));
     expect(store.fetchTimestampMessages(UAID).map((n) => n.sortkey)).toEqual([3, 4, 5]);

@@ -1,5 +1,5 @@
 /**
- * The decryptWorkers option (issue 15): decryption on worker threads keeps every delivery rule
+ * The decryptWorkers option: decryption on worker threads keeps every delivery rule
  * of the main-thread path. Against the local push server, 300 stored pushes over 3 subscriptions
  * reach the app in send order per subscription, each acked only after its observer returned, and
  * nothing twice; the pool's threads end once the last service using them stopped. The crypto

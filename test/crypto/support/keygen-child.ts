@@ -1,5 +1,5 @@
 /**
- * The child process of the key-generation hang test (issue 12): calls the public generateKeys()
+ * The child process of the key-generation hang test (keygen-hang.test.ts): calls the public generateKeys()
  * N times while keeping a few thousand short strings alive (what made Node 20 deadlock inside a
  * GC when keys were exported as JWK), checks every result, and prints `done <n>` on success.
  *

@@ -3,14 +3,20 @@
  * client and what came out (sent / delivered / duplicated / lost / crashes) to
  * `.tmp/reliability/<suite>.json`; scripts/reliability-report.ts turns those files into
  * RELIABILITY.md. Also counts uncaught exceptions and unhandled rejections of the test process.
+ *
+ * A figure the run did not count is `null`, never a literal 0: the report prints "not measured".
  */
 
+import type { ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 import { testDecryptWorkers } from "../../helpers/decrypt-workers.ts";
 
 export const SLOW = process.env.SLOW === "1";
+
+/** A figure counted by the run, or `null` where the run could not count it ("not measured"). */
+export type Count = number | null;
 
 export interface ReliabilityRow {
   /** Stable id; rows are sorted by it in the report (e.g. "F1a", "H2"). */
@@ -20,15 +26,15 @@ export interface ReliabilityRow {
   /** How many times the fault was injected, or how many inputs were generated. */
   runs: number;
   /** Messages sent towards the app (0 where the row is about inputs rather than messages). */
-  sent: number;
+  sent: Count;
   /** Distinct messages the app received. */
-  delivered: number;
+  delivered: Count;
   /** Deliveries to the app beyond the first of a message. */
-  duplicated: number;
+  duplicated: Count;
   /** Messages sent but never delivered. */
-  lost: number;
+  lost: Count;
   /** Uncaught exceptions, unhandled rejections, or host processes that died on their own. */
-  crashes: number;
+  crashes: Count;
   notes?: string;
 }
 
@@ -96,6 +102,10 @@ export class ReliabilityLog {
 export class CrashCounter {
   uncaught = 0;
   unhandled = 0;
+  /** Child processes that exited on their own with a non-zero code or a signal. */
+  childExits = 0;
+  /** Crashes another process counted and reported (e.g. a child's own uncaught errors). */
+  reported = 0;
   readonly errors: unknown[] = [];
   readonly #onUncaught = (error: unknown) => {
     this.uncaught++;
@@ -117,8 +127,26 @@ export class CrashCounter {
     process.off("unhandledRejection", this.#onUnhandled);
   }
 
+  /**
+   * Counts `child` as crashed if it exits with a non-zero code or a signal while `expected()`
+   * says no exit is due (a kill or close the test asked for is not a crash).
+   */
+  watch(child: ChildProcess, expected: () => boolean = () => false): this {
+    child.once("exit", (code, signal) => {
+      if (expected() || (code === 0 && signal === null)) return;
+      this.childExits++;
+      this.errors.push(new Error(`child ${child.pid} exited on its own (code ${code}, signal ${signal})`));
+    });
+    return this;
+  }
+
+  /** Adds crashes counted elsewhere (a child's uncaught exceptions it reported over IPC). */
+  add(count: number): void {
+    this.reported += count;
+  }
+
   get total(): number {
-    return this.uncaught + this.unhandled;
+    return this.uncaught + this.unhandled + this.childExits + this.reported;
   }
 }
 

@@ -32,7 +32,11 @@ export type SoakServerCommand =
 
 export type SoakServerRequest = SoakServerCommand & { seq: number };
 
-export type SoakServerStats = ReturnType<PushServer["stats"]> & { frontConnections: number };
+export type SoakServerStats = ReturnType<PushServer["stats"]> & {
+  frontConnections: number;
+  /** Uncaught exceptions and unhandled rejections in this process (counted, then carried on). */
+  crashes: number;
+};
 
 export type SoakServerReply =
   | { type: "ready"; url: string }
@@ -102,6 +106,15 @@ class Front {
 
 const send = (message: SoakServerReply) => process.send?.(message);
 
+// Counted for the soak's crash figure; the process carries on so the count reaches the report.
+let crashes = 0;
+const countCrash = (error: unknown) => {
+  crashes++;
+  process.stderr.write(`soak server: ${error instanceof Error ? error.stack : String(error)}\n`);
+};
+process.on("uncaughtException", countCrash);
+process.on("unhandledRejection", countCrash);
+
 const front = new Front();
 await front.listen();
 const base = `http://127.0.0.1:${front.port}`;
@@ -151,7 +164,7 @@ process.on("message", (message: SoakServerRequest) => {
     })();
   }
   if (message.type === "stats") {
-    send({ type: "stats", seq, stats: { ...server.stats(), frontConnections: front.live } });
+    send({ type: "stats", seq, stats: { ...server.stats(), frontConnections: front.live, crashes } });
   }
   if (message.type === "close") void close();
 });

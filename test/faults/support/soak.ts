@@ -1,5 +1,5 @@
 /**
- * The soak (issue 12, part 3), the agents' side: N PushServices on in-memory stores in this
+ * The soak, the agents' side: N PushServices on in-memory stores in this
  * process against the local push server in another (soak-server-child.ts, which also pushes).
  * Rounds until the duration is up: churn (a few services drop a subscription and make a new
  * one), then one push to every subscription; the server restarts at 1/3 and 2/3 of the run,
@@ -19,7 +19,7 @@ import { openMemoryPushDB } from "../../../src/db/memory.ts";
 import { silentLogger } from "../../../src/log.ts";
 import { PushService } from "../../../src/service/push-service.ts";
 import { testDecryptWorkers } from "../../helpers/decrypt-workers.ts";
-import type { ReliabilityRow } from "./report.ts";
+import { CrashCounter, type ReliabilityRow } from "./report.ts";
 import type {
   SoakPush,
   SoakServerCommand,
@@ -88,6 +88,8 @@ export interface SoakResult {
   /** When the longest stall ended, in ms since the warm-up ended, and when the restarts were. */
   longestStallAtMs: number;
   restartsAtMs: number[];
+  /** Uncaught errors in this process, in the server process, and server exits nobody asked for. */
+  crashes: { test: number; server: number; serverExits: number };
   eventLoopDelayP99Ms: number;
   heapAfterWarmupMB: number;
   heapAtEndMB: number;
@@ -124,6 +126,7 @@ class ServerProcess {
   readonly #child: ChildProcess;
   readonly #pending = new Map<number, (reply: SoakServerReply) => void>();
   #seq = 0;
+  #closing = false;
   stderr = "";
 
   private constructor(child: ChildProcess, url: string) {
@@ -154,6 +157,11 @@ class ServerProcess {
     return new ServerProcess(child, url);
   }
 
+  /** Counts an exit this side did not ask for (a non-zero code or a signal) as a crash. */
+  watch(crashes: CrashCounter): void {
+    crashes.watch(this.#child, () => this.#closing);
+  }
+
   request<T extends SoakServerReply["type"]>(
     message: Exclude<SoakServerCommand, { type: "close" }>,
   ): Promise<Extract<SoakServerReply, { type: T }>> {
@@ -166,6 +174,7 @@ class ServerProcess {
   }
 
   async close(): Promise<void> {
+    this.#closing = true;
     if (this.#child.exitCode !== null) return;
     const exited = new Promise<void>((resolve) => this.#child.once("exit", () => resolve()));
     const request: SoakServerRequest = { type: "close", seq: 0 };
@@ -212,6 +221,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   };
 
   const server = await ServerProcess.start();
+  const crashes = new CrashCounter().install();
+  server.watch(crashes);
   const fdsAtStart = openFds();
   const started = performance.now();
   const loop = monitorEventLoopDelay({ resolution: 20 });
@@ -373,7 +384,14 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     for (const timer of restartTimers) clearTimeout(timer);
     await until(() => pendingAccepted() === 0, options.drainTimeoutMs);
     const totalMs = performance.now() - started;
-    // Everyone back after the restarts, every accepted push in: the steady state to compare.
+    // Everyone back after the restarts, every accepted push in: the steady state to compare. A
+    // service with nothing left to receive may still sit in its reconnect backoff after the last
+    // restart (on a loaded machine, a second refused attempt doubles it): it gets until the drain
+    // deadline to come back; one that never does still fails the check.
+    await readyWithin(
+      agents.map((agent) => agent.service),
+      options.drainTimeoutMs,
+    );
     const readyAtEnd = agents.filter((agent) => agent.service.state === "Ready").length;
     loop.disable();
     stalls.stop();
@@ -403,6 +421,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       maxEventLoopDelayMs: Math.max(loop.max / 1e6, stalls.longest),
       longestStallAtMs: stalls.longestAt,
       restartsAtMs: restartAt.map(Math.round),
+      crashes: {
+        test: crashes.uncaught + crashes.unhandled,
+        server: serverStats.crashes,
+        serverExits: crashes.childExits,
+      },
       eventLoopDelayP99Ms: loop.percentile(99) / 1e6,
       heapAfterWarmupMB: heapAfterWarmup / 2 ** 20,
       heapAtEndMB: heapAtEnd / 2 ** 20,
@@ -418,6 +441,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     stalls.stop();
     await Promise.all(agents.map((agent) => agent?.service.stop().catch(() => {})));
     await server.close();
+    crashes.uninstall();
   }
 }
 
@@ -469,7 +493,7 @@ async function pool(count: number, concurrency: number, task: (index: number) =>
 const MAX_STALL_MS = 2000;
 const MAX_HEAP_GROWTH = 0.1;
 
-/** The soak's pass conditions (issue 12): no stall, no leak, every socket closed, nothing lost. */
+/** The soak's pass conditions: no stall, no leak, every socket closed, nothing lost. */
 export function checkSoak(result: SoakResult, options: SoakOptions): void {
   const summary = JSON.stringify({ ...result, server: undefined });
   expect(result.restarts, summary).toBe(options.restarts);
@@ -478,6 +502,7 @@ export function checkSoak(result: SoakResult, options: SoakOptions): void {
   expect(result.accepted, summary).toBeGreaterThan(0);
   expect(result.lost, summary).toBe(0);
   expect(result.unknown, summary).toBe(0);
+  expect(result.crashes, summary).toEqual({ test: 0, server: 0, serverExits: 0 });
   expect(result.maxEventLoopDelayMs, summary).toBeLessThan(MAX_STALL_MS);
   expect(result.heapAtEndMB, summary).toBeLessThanOrEqual(result.heapAfterWarmupMB * (1 + MAX_HEAP_GROWTH));
   expect(result.fdsAfterStop, summary).toBe(result.fdsAtStart);
@@ -499,7 +524,7 @@ export function soakRow(id: string, result: SoakResult): ReliabilityRow {
     delivered: result.delivered,
     duplicated: result.duplicates,
     lost: result.lost,
-    crashes: 0,
+    crashes: result.crashes.test + result.crashes.server + result.crashes.serverExits,
     notes:
       `${result.rounds} rounds, ${result.subscriptions.toLocaleString("en")} subscriptions, ${result.churned} churned ` +
       `(${result.churnFailures} failed across a restart); sent = pushes answered 201, ${result.refused} refused during the restarts ` +
@@ -508,6 +533,20 @@ export function soakRow(id: string, result: SoakResult): ReliabilityRow {
       `(at ${(result.longestStallAtMs / 1000).toFixed(0)} s after warm-up; restarts at ${result.restartsAtMs.map((t) => `${(t / 1000).toFixed(0)} s`).join(", ")}) ` +
       `(p99 ${result.eventLoopDelayP99Ms.toFixed(0)} ms); heap after GC ${mb(result.heapAfterWarmupMB)} MiB after warm-up, ` +
       `${mb(result.heapAtEndMB)} MiB at the end; RSS ${mb(result.rssAtEndMB)} MiB; open fds ${result.fdsAtStart} before, ` +
-      `${result.fdsAfterStop} after every service stopped`,
+      `${result.fdsAfterStop} after every service stopped; crashes counted in this process ${result.crashes.test}, ` +
+      `in the server process ${result.crashes.server}, server exits on its own ${result.crashes.serverExits}`,
   };
+}
+
+/** Resolves once every service is Ready, or after `timeoutMs`, whichever comes first. */
+async function readyWithin(services: PushService[], timeoutMs: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, timeoutMs);
+  });
+  const back = services.map((service) =>
+    service.state === "Ready" ? undefined : service.ready().catch(() => {}),
+  );
+  await Promise.race([Promise.all(back), deadline]);
+  clearTimeout(timer);
 }

@@ -15,6 +15,8 @@ export interface ParserFuzzStats {
   byFamily: Record<Family, number>;
   /** Result kinds reached: message types, and "ignored". */
   outcomes: Record<string, number>;
+  /** Inputs on which parseServerFrame threw (the caller logs the count, then asserts 0). */
+  thrown: number;
 }
 
 export function runParserFuzz(numRuns: number): ParserFuzzStats {
@@ -22,12 +24,19 @@ export function runParserFuzz(numRuns: number): ParserFuzzStats {
     inputs: 0,
     byFamily: { string: 0, json: 0, mutated: 0 },
     outcomes: {},
+    thrown: 0,
   };
   fc.assert(
     fc.property(hostileFrameArb(), ({ family, text }) => {
       stats.inputs++;
       stats.byFamily[family]++;
-      const result = parseServerFrame(text);
+      let result: ReturnType<typeof parseServerFrame>;
+      try {
+        result = parseServerFrame(text);
+      } catch {
+        stats.thrown++;
+        return;
+      }
       const outcome = result.kind === "message" ? result.message.type : "ignored";
       stats.outcomes[outcome] = (stats.outcomes[outcome] ?? 0) + 1;
       expect(checkParse(text, result)).toEqual([]);

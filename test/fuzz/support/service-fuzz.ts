@@ -32,6 +32,9 @@ export interface ServiceFuzzStats {
   decryptErrors: number;
   acks: Record<string, number>;
   crashes: number;
+  /** The valid push sent after the fuzz, and how often the app got it (counted by payload). */
+  validSent: number;
+  validDelivered: number;
   logLines: Record<keyof Logger, number>;
 }
 
@@ -57,6 +60,8 @@ export async function runServiceFuzz(numRuns: number): Promise<ServiceFuzzStats>
     decryptErrors: 0,
     acks: {},
     crashes: 0,
+    validSent: 0,
+    validDelivered: 0,
     logLines: { debug: 0, info: 0, warn: 0, error: 0 },
   };
   const crashes = new CrashCounter().install();
@@ -157,6 +162,7 @@ export async function runServiceFuzz(numRuns: number): Promise<ServiceFuzzStats>
     // Still serving: a valid push is delivered and acked 100.
     await ensureReady();
     const last = FakeWebSocket.last;
+    stats.validSent++;
     last.receive({
       messageType: "notification",
       channelID,
@@ -179,6 +185,7 @@ export async function runServiceFuzz(numRuns: number): Promise<ServiceFuzzStats>
     crashes.uninstall();
   }
   stats.crashes = crashes.total;
+  stats.validDelivered = finalDeliveries;
   stats.connections = FakeWebSocket.instances.length;
   for (const socket of FakeWebSocket.instances) {
     for (const frame of socket.sentFrames()) {
