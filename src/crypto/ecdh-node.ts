@@ -19,6 +19,7 @@ import {
   type ECDH,
   type KeyObject,
 } from "node:crypto";
+import { type RuntimeGlobals, runtimeOf } from "../runtime.ts";
 import { badCrypto, badSenderKey } from "./decrypt-error.ts";
 
 export type EcdhPathName = "ecdh" | "keyobject";
@@ -126,10 +127,10 @@ export const KEYOBJECT_RAW: EcdhPath<KeyObject> | null = supportsRawImport()
   ? keyObjectPath(rawImport)
   : null;
 
-/** The Node major version when this is Node itself (not Deno's or Bun's node:crypto); 0 otherwise. */
-export function nodeMajor(versions: NodeJS.ProcessVersions = process.versions): number {
-  if ("bun" in versions || "deno" in versions) return 0;
-  return Number(/^(\d+)\./.exec(versions.node ?? "")?.[1] ?? 0);
+/** The Node major version when this is Node itself (runtime.ts decides); 0 on Deno, Bun or elsewhere. */
+export function nodeMajor(globals: RuntimeGlobals = globalThis as RuntimeGlobals): number {
+  if (runtimeOf(globals) !== "node") return 0;
+  return Number(/^(\d+)\./.exec(String(globals.process?.versions?.node))?.[1] ?? 0);
 }
 
 /**
