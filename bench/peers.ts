@@ -14,13 +14,14 @@ const RUNS = Number(process.env.BENCH_PEER_RUNS ?? 3);
 const THREADS = Number(process.env.BENCH_PEER_THREADS ?? 2);
 
 export async function benchPeers(): Promise<Record<string, number>> {
-  const { ecdh, samples } = await runWorker<PeerResult>("peer-worker.ts", [
+  const { ecdh, ecdhBest, ecdhBestCpu, samples } = await runWorker<PeerResult>("peer-worker.ts", [
     String(MESSAGES),
     String(RUNS),
     String(THREADS),
   ]);
   const results: Record<string, number> = { messages: MESSAGES, runs: RUNS, worker_threads: THREADS };
   results.ecdh_raw_node = Math.round(median(ecdh));
+  results.ecdh_best_per_message = Math.round(median(ecdhBest));
   const of = (client: Client, mode: PeerSample["mode"]) =>
     samples.filter((s) => s.client === client && s.mode === mode);
   for (const mode of ["burst", "drain"] as const) {
@@ -31,6 +32,12 @@ export async function benchPeers(): Promise<Record<string, number>> {
       results[`${name}_cpu_ms_per_msg`] = round(median(runs.map((s) => s.cpuMsPerMessage)), 3);
       results[`${name}_loop_p99_ms`] = round(median(runs.map((s) => s.loopP99Ms)), 1);
       results[`${name}_vs_ecdh`] = round(median(runs.map((s, i) => s.rate / ecdh[i]!)), 3);
+      results[`${name}_vs_best_ecdh`] = round(median(runs.map((s, i) => s.rate / ecdhBest[i]!)), 3);
+      // Messages per CPU-second of this process (all threads) against ECDH per CPU-second.
+      results[`${name}_vs_best_ecdh_cpu`] = round(
+        median(runs.map((s, i) => 1000 / s.cpuMsPerMessage / ecdhBestCpu[i]!)),
+        3,
+      );
     }
     for (const client of ["agent", "workers"] as const) {
       const plain = of("plain", mode);

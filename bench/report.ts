@@ -5,10 +5,14 @@
  */
 
 import { readFile, writeFile } from "node:fs/promises";
+import type { RuntimesFile } from "./runtimes.ts";
+import { runtimesSection } from "./runtimes-report.ts";
 
 export interface ResultsFile {
   machine: { cpus: string; cpuCount: number; node: string; date: string };
   results: Record<string, Record<string, number>>;
+  /** The last `npm run bench -- --runtimes`, if any. */
+  runtimes?: RuntimesFile;
 }
 
 type Figures = Record<string, number>;
@@ -519,6 +523,10 @@ export function render(file: ResultsFile): string {
     "",
     ...loadtestTable(r.loadtest),
     "",
+    "## 7. Decrypt, burst and drain per runtime",
+    "",
+    ...runtimesSection(file.runtimes),
+    "",
     "## Where the time goes (profiles, issue 15)",
     "",
     "CPU profile of the stored drain (2 runs of 5,000 3 KB aes128gcm messages, in-memory PushDB, one",
@@ -570,6 +578,7 @@ export function render(file: ResultsFile): string {
     "npm run bench                 # everything (about 15 minutes on 2 cores), then this page",
     "npm run bench -- decrypt e2e  # some; the others keep their last results",
     "npm run bench -- peers        # burst and drain beside the plain reference and raw ECDH",
+    "npm run bench -- --runtimes   # section 7: decrypt, burst and drain under Node 20, 22 and 24",
     "```",
     "",
     "The load-test mode (`push-agent loadtest`) measures a push server rather than this client.",

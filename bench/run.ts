@@ -1,6 +1,8 @@
 /**
  * `npm run bench [name...]`: runs the named benchmarks (all by default), prints a table and writes
  * bench/results.json and BENCHMARKS.md. Add a benchmark by adding one entry to BENCHES.
+ * `npm run bench -- --runtimes`: decrypt, burst and drain under Node 20, 22 and 24 (runtimes.ts),
+ * into the per-runtime section; the other sections keep their figures.
  */
 
 import { readFile, writeFile } from "node:fs/promises";
@@ -10,6 +12,7 @@ import { benchE2E } from "./e2e.ts";
 import { benchLoadtest } from "./loadtest.ts";
 import { benchPeers } from "./peers.ts";
 import { type ResultsFile, writeReport } from "./report.ts";
+import { benchRuntimes } from "./runtimes.ts";
 import { benchScale } from "./scale.ts";
 import { benchStartup } from "./startup.ts";
 
@@ -26,14 +29,6 @@ const BENCHES: Record<string, Bench> = {
 
 const RESULTS_FILE = new URL("./results.json", import.meta.url);
 
-async function previousResults(): Promise<ResultsFile["results"]> {
-  try {
-    return (JSON.parse(await readFile(RESULTS_FILE, "utf8")) as ResultsFile).results ?? {};
-  } catch {
-    return {};
-  }
-}
-
 function printTable(name: string, results: Record<string, number>): void {
   const width = Math.max(...Object.keys(results).map((key) => key.length));
   console.log(`\n${name}`);
@@ -42,14 +37,49 @@ function printTable(name: string, results: Record<string, number>): void {
   }
 }
 
+async function previousFile(): Promise<Partial<ResultsFile>> {
+  try {
+    return JSON.parse(await readFile(RESULTS_FILE, "utf8")) as ResultsFile;
+  } catch {
+    return {};
+  }
+}
+
+/** The per-runtime run: only the `runtimes` part of the results file changes. */
+async function runtimesMain(): Promise<void> {
+  const previous = await previousFile();
+  const runtimes = await benchRuntimes(cpus()[0]?.model ?? "unknown", cpus().length);
+  for (const run of runtimes.runs)
+    printTable(`${run.node} (OpenSSL ${run.openssl}, ECDH path ${run.ecdhPath})`, {
+      ...run.results.decrypt,
+      ...run.results.peers,
+    });
+  const file: ResultsFile = {
+    machine: previous.machine ?? {
+      cpus: runtimes.cpus,
+      cpuCount: runtimes.cpuCount,
+      node: process.version,
+      date: runtimes.date,
+    },
+    results: previous.results ?? {},
+    runtimes,
+  };
+  await writeFile(RESULTS_FILE, `${JSON.stringify(file, null, 2)}\n`);
+  await writeReport(file);
+  console.log("\nwrote bench/results.json (runtimes) and BENCHMARKS.md");
+}
+
 async function main(): Promise<void> {
+  if (process.argv.includes("--runtimes")) return runtimesMain();
   const wanted = process.argv.slice(2);
   const unknown = wanted.filter((name) => !(name in BENCHES));
   if (unknown.length > 0)
     throw new Error(`Unknown bench: ${unknown.join(", ")} (have ${Object.keys(BENCHES).join(", ")})`);
   const names = wanted.length > 0 ? wanted : Object.keys(BENCHES);
   // A partial run keeps the other benches' last results.
-  const results = wanted.length > 0 ? await previousResults() : {};
+  const previous = await previousFile();
+  const results = wanted.length > 0 ? (previous.results ?? {}) : {};
+  const { runtimes } = previous;
   for (const name of names) {
     results[name] = await BENCHES[name]!();
     printTable(name, results[name]);
@@ -60,7 +90,7 @@ async function main(): Promise<void> {
     node: process.version,
     date: new Date().toISOString(),
   };
-  const file: ResultsFile = { machine, results };
+  const file: ResultsFile = { machine, results, ...(runtimes ? { runtimes } : {}) };
   await writeFile(RESULTS_FILE, `${JSON.stringify(file, null, 2)}\n`);
   await writeReport(file);
   console.log(

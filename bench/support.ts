@@ -7,6 +7,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import type { BuildOptions } from "esbuild";
 import type { PushServerOptions, PushServerStats } from "../src/server/index.ts";
 
 /** The checkout; set by the parent when this module runs from a bundle elsewhere. */
@@ -98,20 +99,15 @@ function nextMessage<T>(child: ChildProcess): Promise<T> {
  * Measured code runs as an esbuild bundle of the TypeScript sources, not through tsx: tsx keeps
  * function names by giving every named closure an own `name` property (256 bytes of property
  * storage each, about 3.6 KB per PushService connection), which the compiled package does not
- * have. The bundle keeps the packages external, so it resolves them from this checkout.
+ * have. The bundle keeps the packages external, so it resolves them from this checkout. The
+ * decrypt pool's worker module is bundled beside it as decrypt-worker.js, where the pool looks for
+ * it (as an app that bundles push-agent must do; see the README).
  */
 async function bundle(entry: string): Promise<string> {
   const { build } = await import("esbuild");
-  const outfile = path.join(
-    ROOT,
-    "node_modules",
-    ".cache",
-    "push-agent-bench",
-    entry.replace(/\.ts$/, ".mjs"),
-  );
-  await build({
-    entryPoints: [benchFile(entry)],
-    outfile,
+  const outdir = path.join(ROOT, "node_modules", ".cache", "push-agent-bench");
+  const outfile = path.join(outdir, entry.replace(/\.ts$/, ".mjs"));
+  const common: BuildOptions = {
     bundle: true,
     platform: "node",
     format: "esm",
@@ -119,6 +115,12 @@ async function bundle(entry: string): Promise<string> {
     conditions: ["push-agent-source"],
     packages: "external",
     logLevel: "error",
+  };
+  await build({ ...common, entryPoints: [benchFile(entry)], outfile });
+  await build({
+    ...common,
+    entryPoints: [path.join(ROOT, "src/crypto/decrypt-worker.ts")],
+    outfile: path.join(outdir, "decrypt-worker.js"),
   });
   return outfile;
 }

@@ -1,21 +1,21 @@
 /**
- * The node:crypto backend: ECDH, HKDF (two HMACs) and AES-128-GCM, all synchronous, so a whole
- * message costs one ECDH plus a few microseconds. Chosen through `#crypto-backend` on Node and
- * Electron main; the browser bundle never reaches this file.
+ * The node:crypto backend: ECDH, HKDF (HMAC-SHA-256 steps) and AES-128-GCM, all synchronous, so a
+ * whole message costs one ECDH plus a few microseconds. Chosen through `#crypto-backend` on Node
+ * and Electron main; the browser bundle never reaches this file. The decrypt worker threads
+ * (decrypt-worker.ts) run this same code. The ECDH path is the runtime's fastest (ecdh-node.ts).
  */
 
-import { createDecipheriv, createECDH, createHmac, type ECDH, randomBytes } from "node:crypto";
+import { createDecipheriv, createECDH, createHmac, randomBytes } from "node:crypto";
 import type { CryptoBackend, DecryptJob, GeneratedKeyPair } from "./backend.ts";
 import { decode } from "./base64url.ts";
-import { badCrypto, badSenderKey, DecryptError } from "./decrypt-error.ts";
+import { badCrypto, DecryptError } from "./decrypt-error.ts";
+import { chooseEcdhPath, type EcdhPath } from "./ecdh-node.ts";
 import { KeyCache, privateKeyId } from "./key-cache.ts";
 import { recordNonce } from "./nonce.ts";
 import { leaseDecryptPool } from "./worker-pool.ts";
 
 const TAG_LENGTH = 16;
 const ONE = new Uint8Array([1]);
-
-const ecdhByKey = new KeyCache<ECDH>();
 
 function hmac(key: Uint8Array, data: Uint8Array): Buffer {
   return createHmac("sha256", key).update(data).digest();
@@ -37,30 +37,36 @@ function owned(buffer: Buffer): Uint8Array {
   return exclusive ? new Uint8Array(buffer.buffer, 0, buffer.length) : new Uint8Array(buffer);
 }
 
-function importPrivateKey(jwk: JsonWebKey): ECDH {
-  const id = privateKeyId(jwk);
-  if (id === null || jwk.kty !== "EC" || jwk.crv !== "P-256") {
-    throw badCrypto("Invalid subscription private key");
-  }
-  const cached = ecdhByKey.get(id);
-  if (cached) return cached;
-  try {
-    const d = decode(id);
-    if (d.length !== 32) throw new Error("P-256 private key must be 32 bytes");
-    const ecdh = createECDH("prime256v1");
-    ecdh.setPrivateKey(d);
-    ecdhByKey.set(id, ecdh);
-    return ecdh;
-  } catch (cause) {
-    throw badCrypto("Invalid subscription private key", cause);
-  }
-}
+/** A message's key schedule on one ECDH path, with that path's private keys cached by `d`. */
+class Schedule<K> {
+  readonly #path: EcdhPath<K>;
+  readonly #keys = new KeyCache<K>();
 
-function sharedSecret(ecdh: ECDH, senderPublicKey: Uint8Array): Buffer {
-  try {
-    return ecdh.computeSecret(senderPublicKey);
-  } catch (cause) {
-    throw badSenderKey(cause);
+  constructor(path: EcdhPath<K>) {
+    this.#path = path;
+  }
+
+  sharedSecret(jwk: JsonWebKey, senderPublicKey: Uint8Array): Buffer {
+    return this.#path.derive(this.#privateKey(jwk), senderPublicKey);
+  }
+
+  #privateKey(jwk: JsonWebKey): K {
+    const id = privateKeyId(jwk);
+    if (id === null || jwk.kty !== "EC" || jwk.crv !== "P-256") {
+      throw badCrypto("Invalid subscription private key");
+    }
+    const cached = this.#keys.get(id);
+    if (cached !== undefined) return cached;
+    let d: Uint8Array;
+    try {
+      d = decode(id);
+    } catch (cause) {
+      throw badCrypto("Invalid subscription private key", cause);
+    }
+    if (d.length !== 32) throw badCrypto("Invalid subscription private key");
+    const key = this.#path.importPrivate(d);
+    this.#keys.set(id, key);
+    return key;
   }
 }
 
@@ -77,9 +83,8 @@ function decryptRecord(cek: Uint8Array, nonce: Uint8Array, record: Uint8Array): 
   }
 }
 
-function decryptRecords(job: DecryptJob): Uint8Array[] {
-  const ecdh = importPrivateKey(job.privateKey);
-  const shared = sharedSecret(ecdh, job.senderPublicKey);
+function decryptRecords(schedule: Schedule<unknown>, job: DecryptJob): Uint8Array[] {
+  const shared = schedule.sharedSecret(job.privateKey, job.senderPublicKey);
   const ikm = job.authSecret ? expand(hmac(job.authSecret, shared), job.authInfo, 32) : shared;
   const prk = hmac(job.salt, ikm);
   const cek = expand(prk, job.cekInfo, 16);
@@ -123,16 +128,38 @@ function generateKeyPair(): Promise<GeneratedKeyPair> {
   return Promise.resolve({ publicKey, privateKey });
 }
 
-export const backend: CryptoBackend = {
-  name: "node",
-  generateKeyPair,
-  randomBytes: (length) => Promise.resolve(new Uint8Array(randomBytes(length))),
-  decryptRecords(job) {
-    try {
-      return decryptRecords(job);
-    } catch (error) {
-      throw error instanceof DecryptError ? error : badCrypto("Bad encryption", error);
-    }
-  },
-  onWorkers: (threads) => leaseDecryptPool(backend, threads),
+export interface NodeBackend extends CryptoBackend {
+  readonly name: "node";
+  /** The ECDH path its decryptRecords takes. */
+  readonly ecdhPath: EcdhPath["name"];
+  /** Synchronous: a worker thread posts its result as is, and decryptWith takes no promise step. */
+  decryptRecords(job: DecryptJob): Uint8Array[];
+}
+
+/** The node backend on a given ECDH path, without worker threads (tests and benchmarks compare the paths). */
+export function nodeBackendOn(path: EcdhPath): NodeBackend {
+  const schedule = new Schedule(path);
+  return {
+    name: "node",
+    ecdhPath: path.name,
+    generateKeyPair,
+    randomBytes: (length) => Promise.resolve(new Uint8Array(randomBytes(length))),
+    decryptRecords(job) {
+      try {
+        return decryptRecords(schedule, job);
+      } catch (error) {
+        throw error instanceof DecryptError ? error : badCrypto("Bad encryption", error);
+      }
+    },
+  };
+}
+
+/**
+ * The runtime's backend: its fastest ECDH path, and worker threads on request. Each thread loads
+ * this module too (decrypt-worker.ts), so it decrypts with the same code on the same path.
+ */
+const mainThread = nodeBackendOn(chooseEcdhPath());
+export const backend: NodeBackend = {
+  ...mainThread,
+  onWorkers: (threads) => leaseDecryptPool(mainThread, threads),
 };

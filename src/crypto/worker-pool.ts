@@ -1,133 +1,71 @@
 /**
  * Decryption on worker threads (Node, Electron main): a small pool of workers, each running a
- * message's whole key schedule and its records, as the synchronous Node backend does, so the
- * ECDH of one message no longer blocks the main thread. One pool per thread count per process,
- * shared by every PushService, started on the first message; its workers are unref'd, so an
- * idle pool never keeps a process alive. Order, dedupe and acks stay with the delivery pipeline:
- * it awaits each message's decryption before its turn with the observers.
+ * message's whole key schedule and its records with the node backend, as the main thread does,
+ * so the ECDH of one message no longer blocks the main thread. One pool per thread count per
+ * process, shared by every PushService, started on the first message; its workers are unref'd,
+ * so an idle pool never keeps a process alive. Order, dedupe and acks stay with the delivery
+ * pipeline: it awaits each message's decryption before its turn with the observers.
  *
- * The worker's code is a string run with `eval`: it needs nothing but node:crypto, so it works
- * the same from the sources, the compiled package and any bundle of it. The crypto test suites
- * run every vector on this backend too.
+ * The threads run decrypt-worker.ts, a module of this package: dist/crypto/decrypt-worker.js
+ * from the built package, and from the sources (tsx, vitest) the .ts file with tsx as its loader.
+ * Where the module cannot start (an app that bundled this file without it), the pool says so
+ * once with a process warning and decrypts on the calling thread instead: nothing is lost.
  */
 
+import { createRequire } from "node:module";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { CryptoBackend, DecryptJob, WorkerLease } from "./backend.ts";
-import { decode } from "./base64url.ts";
-import { badCrypto, DecryptError, type DecryptErrorCode } from "./decrypt-error.ts";
-import { privateKeyId } from "./key-cache.ts";
+import { badCrypto, DecryptError } from "./decrypt-error.ts";
+import { MAX_DECRYPT_WORKERS, type WorkerReply, type WorkerRequest } from "./worker-messages.ts";
 
-/** The most threads a pool may have: decryption is CPU-bound, more than the cores only queues. */
-export const MAX_DECRYPT_WORKERS = 16;
+export { MAX_DECRYPT_WORKERS } from "./worker-messages.ts";
 
-const WORKER_SOURCE = `
-"use strict";
-const { parentPort } = require("node:worker_threads");
-const { createECDH, createHmac, createDecipheriv } = require("node:crypto");
-const TAG_LENGTH = 16;
-const ONE = new Uint8Array([1]);
-const CACHE_LIMIT = 512;
-const keys = new Map();
+/** Starts one thread on decrypt-worker; replaced by tests. */
+export type StartWorker = () => Worker;
 
-const ecdhFor = (d) => {
-  const cached = keys.get(d);
-  if (cached) {
-    keys.delete(d);
-    keys.set(d, cached);
-    return cached;
-  }
-  const ecdh = createECDH("prime256v1");
-  ecdh.setPrivateKey(Buffer.from(d, "base64url"));
-  keys.set(d, ecdh);
-  if (keys.size > CACHE_LIMIT) keys.delete(keys.keys().next().value);
-  return ecdh;
-};
-const hmac = (key, data) => createHmac("sha256", key).update(data).digest();
-const expand = (prk, info, length) => {
-  const mac = createHmac("sha256", prk);
-  for (const part of info) mac.update(part);
-  return mac.update(ONE).digest().subarray(0, length);
-};
-const recordNonce = (base, seq) => {
-  const nonce = new Uint8Array(base);
-  let rest = seq;
-  for (let i = nonce.length - 1; i >= nonce.length - 6 && rest > 0; i--) {
-    nonce[i] ^= rest & 0xff;
-    rest = Math.floor(rest / 256);
-  }
-  return nonce;
-};
-const fail = (code, message) => Object.assign(new Error(message), { code });
-
-const decryptRecords = (job) => {
-  let ecdh;
-  try {
-    ecdh = ecdhFor(job.d);
-  } catch {
-    throw fail("BAD_CRYPTO", "Invalid subscription private key");
-  }
-  let shared;
-  try {
-    shared = ecdh.computeSecret(job.senderPublicKey);
-  } catch {
-    throw fail("BAD_DH_PARAM", "Invalid sender public key");
-  }
-  const ikm = job.authSecret ? expand(hmac(job.authSecret, shared), job.authInfo, 32) : shared;
-  const prk = hmac(job.salt, ikm);
-  const cek = expand(prk, job.cekInfo, 16);
-  const baseNonce = expand(prk, job.nonceInfo, 12);
-  const out = [];
-  for (let i = 0; i < job.records.length; i++) {
-    const record = job.records[i];
-    const end = record.length - TAG_LENGTH;
-    try {
-      const decipher = createDecipheriv("aes-128-gcm", cek, i === 0 ? baseNonce : recordNonce(baseNonce, i));
-      decipher.setAuthTag(record.subarray(end));
-      const plaintext = decipher.update(record.subarray(0, end));
-      decipher.final();
-      out.push(new Uint8Array(plaintext));
-    } catch {
-      throw fail("BAD_CRYPTO", "Bad encryption");
-    }
-  }
-  return out;
+/** The worker module beside this one: compiled JavaScript, or TypeScript run through tsx. */
+export const startDecryptWorker: StartWorker = () => {
+  if (!import.meta.url.endsWith(".ts")) return new Worker(new URL("./decrypt-worker.js", import.meta.url));
+  // From the sources the thread registers tsx itself: workers do not inherit the parent's module
+  // hooks, and Node 20 ignores those a worker's --import or tsx's loader entry registers.
+  const entry = new URL("./decrypt-worker.ts", import.meta.url).href;
+  const boot = `import(${JSON.stringify(tsxEsmApi())}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
+  return new Worker(boot, { eval: true });
 };
 
-parentPort.on("message", (message) => {
-  try {
-    const plaintexts = decryptRecords(message.job);
-    parentPort.postMessage({ id: message.id, plaintexts }, plaintexts.map((p) => p.buffer));
-  } catch (error) {
-    parentPort.postMessage({
-      id: message.id,
-      error: { code: error.code || "BAD_CRYPTO", message: error.code ? error.message : "Bad encryption" },
-    });
-  }
-});
-`;
-
-/** A job as it crosses to a worker: the private key reduced to its scalar. */
-interface WireJob extends Omit<DecryptJob, "privateKey"> {
-  d: string;
+/** The file URL of tsx's ESM API (its `import` export; require.resolve would give the CommonJS one). */
+function tsxEsmApi(): string {
+  const require = createRequire(import.meta.url);
+  const manifest = require.resolve("tsx/package.json");
+  const exports = (require(manifest) as { exports: Record<string, { import: { default: string } }> }).exports;
+  return pathToFileURL(path.join(path.dirname(manifest), exports["./esm/api"]!.import.default)).href;
 }
 
-type WorkerReply =
-  | { id: number; plaintexts: Uint8Array[] }
-  | { id: number; error: { code: DecryptErrorCode; message: string } };
-
 interface Pending {
+  job: DecryptJob;
   resolve(plaintexts: Uint8Array[]): void;
   reject(error: Error): void;
+}
+
+/** How a worker ended: whether its module had loaded (or it was stopped), and the jobs it held. */
+interface Death {
+  started: boolean;
+  error: Error;
+  pending: Pending[];
 }
 
 class PoolWorker {
   readonly #worker: Worker;
   readonly #pending = new Map<number, Pending>();
-  readonly #onDeath: (worker: PoolWorker) => void;
+  readonly #onDeath: (worker: PoolWorker, death: Death) => void;
+  #started = false;
+  #dead = false;
 
-  constructor(onDeath: (worker: PoolWorker) => void) {
+  constructor(start: StartWorker, onDeath: (worker: PoolWorker, death: Death) => void) {
     this.#onDeath = onDeath;
-    this.#worker = new Worker(WORKER_SOURCE, { eval: true });
+    this.#worker = start();
     this.#worker.unref();
     this.#worker.on("message", (reply: WorkerReply) => this.#settle(reply));
     this.#worker.on("error", (error) => this.#die(error));
@@ -138,18 +76,24 @@ class PoolWorker {
     return this.#pending.size;
   }
 
-  run(id: number, job: WireJob): Promise<Uint8Array[]> {
+  run(id: number, job: DecryptJob): Promise<Uint8Array[]> {
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
-      this.#worker.postMessage({ id, job });
+      this.#pending.set(id, { job, resolve, reject });
+      this.#worker.postMessage({ id, job } satisfies WorkerRequest);
     });
   }
 
+  /** A stopped worker counts as started: stopping is no reason to leave the threads. */
   terminate(): Promise<number> {
+    this.#started = true;
     return this.#worker.terminate();
   }
 
   #settle(reply: WorkerReply): void {
+    if ("ready" in reply) {
+      this.#started = true;
+      return;
+    }
     const pending = this.#pending.get(reply.id);
     if (!pending) return;
     this.#pending.delete(reply.id);
@@ -157,41 +101,47 @@ class PoolWorker {
     else pending.resolve(reply.plaintexts);
   }
 
-  /** A worker that died fails what it held (the messages stay unacked and come again). */
   #die(error: Error): void {
+    if (this.#dead) return;
+    this.#dead = true;
     const pending = [...this.#pending.values()];
     this.#pending.clear();
-    this.#onDeath(this);
-    for (const job of pending) job.reject(badCrypto("The decrypt worker failed", error));
+    this.#onDeath(this, { started: this.#started, error, pending });
   }
 }
 
-/** A fixed number of workers; each job goes to the least loaded one. */
+/** The private key as it crosses to a thread: only what the backend reads of it. */
+function wireJob(job: DecryptJob): DecryptJob {
+  const { kty, crv, d } = job.privateKey ?? {};
+  return { ...job, privateKey: { kty, crv, d } };
+}
+
+/**
+ * A fixed number of workers; each job goes to the least loaded one. A worker that died while
+ * working fails what it held (the messages stay unacked and come again); one whose module never
+ * loaded hands its jobs, and every later one, to `base` on the calling thread.
+ */
 export class DecryptPool {
   readonly threads: number;
+  readonly #base: CryptoBackend;
+  readonly #start: StartWorker;
   #workers: PoolWorker[] = [];
   #nextId = 1;
+  /** Why the worker module could not start; null while it can. */
+  #startError: Error | null = null;
 
-  constructor(threads: number) {
+  constructor(threads: number, base: CryptoBackend, start: StartWorker = startDecryptWorker) {
     if (!Number.isInteger(threads) || threads < 1 || threads > MAX_DECRYPT_WORKERS) {
       throw new RangeError(`decrypt workers must be an integer from 1 to ${MAX_DECRYPT_WORKERS}`);
     }
     this.threads = threads;
+    this.#base = base;
+    this.#start = start;
   }
 
   run(job: DecryptJob): Promise<Uint8Array[]> {
-    const d = privateKeyId(job.privateKey);
-    // The same checks as the synchronous backend, before anything crosses to a thread.
-    if (d === null || job.privateKey.kty !== "EC" || job.privateKey.crv !== "P-256") {
-      return Promise.reject(badCrypto("Invalid subscription private key"));
-    }
-    try {
-      if (decode(d).length !== 32) throw new Error("P-256 private key must be 32 bytes");
-    } catch (cause) {
-      return Promise.reject(badCrypto("Invalid subscription private key", cause));
-    }
-    const { privateKey: _, ...rest } = job;
-    return this.#pick().run(this.#nextId++, { ...rest, d });
+    if (this.#startError) return this.#onBase(job);
+    return this.#pick().run(this.#nextId++, wireJob(job));
   }
 
   get running(): number {
@@ -205,17 +155,35 @@ export class DecryptPool {
     await Promise.all(workers.map((worker) => worker.terminate()));
   }
 
+  async #onBase(job: DecryptJob): Promise<Uint8Array[]> {
+    return this.#base.decryptRecords(job);
+  }
+
   #pick(): PoolWorker {
     if (this.#workers.length < this.threads) {
-      const worker = new PoolWorker((dead) => {
-        this.#workers = this.#workers.filter((w) => w !== dead);
-      });
+      const worker = new PoolWorker(this.#start, (dead, death) => this.#buried(dead, death));
       this.#workers.push(worker);
       return worker;
     }
     let best = this.#workers[0]!;
     for (const worker of this.#workers) if (worker.load < best.load) best = worker;
     return best;
+  }
+
+  #buried(dead: PoolWorker, { started, error, pending }: Death): void {
+    this.#workers = this.#workers.filter((w) => w !== dead);
+    if (started) {
+      for (const job of pending) job.reject(badCrypto("The decrypt worker failed", error));
+      return;
+    }
+    if (!this.#startError) {
+      this.#startError = error;
+      process.emitWarning(
+        `push-agent: decrypt worker threads could not start (${error.message}); decrypting on the main thread`,
+        { code: "PUSH_AGENT_DECRYPT_WORKERS" },
+      );
+    }
+    for (const { job, resolve, reject } of pending) this.#onBase(job).then(resolve, reject);
   }
 }
 
@@ -228,7 +196,7 @@ const pools = new Map<number, { pool: DecryptPool; leases: number }>();
 export function leaseDecryptPool(base: CryptoBackend, threads: number): WorkerLease {
   let entry = pools.get(threads);
   if (!entry) {
-    entry = { pool: new DecryptPool(threads), leases: 0 };
+    entry = { pool: new DecryptPool(threads, base), leases: 0 };
     pools.set(threads, entry);
   }
   entry.leases++;

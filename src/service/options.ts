@@ -5,6 +5,7 @@
  * delay a timer keeps (a larger one fires after 1 ms in every runtime).
  */
 
+import { MAX_DECRYPT_WORKERS } from "../crypto/worker-messages.ts";
 import type { PushDB } from "../db/push-db.ts";
 import type { Logger } from "../log.ts";
 import { isLoopbackHost } from "../net/hosts.ts";
@@ -282,9 +283,6 @@ function wakeInterval(value: number): number {
 function describe(value: unknown): string {
   return typeof value === "string" ? JSON.stringify(value) : String(value);
 }
-
-/** Mirrors MAX_DECRYPT_WORKERS in crypto/worker-pool.ts (a Node-only module this file must not import). */
-const MAX_DECRYPT_WORKERS = 16;
 
 function workerCount(value: number): number {
   if (!Number.isInteger(value) || value < 0 || value > MAX_DECRYPT_WORKERS) {

@@ -7,14 +7,21 @@ import { createCipheriv, createECDH, createHmac, type ECDH, randomBytes } from "
 import * as ece from "http_ece";
 import webpush from "web-push";
 import type { CryptoBackend } from "../../src/crypto/backend.ts";
-import { backend as nodeBackend } from "../../src/crypto/backend-node.ts";
+import { backend as nodeBackend, nodeBackendOn } from "../../src/crypto/backend-node.ts";
 import { backend as webBackend } from "../../src/crypto/backend-web.ts";
 import type { DecryptionKeys, EncryptedPush, PushHeaders } from "../../src/crypto/decrypt.ts";
+import { ECDH_OBJECT, KEYOBJECT_RAW, KEYOBJECT_SPKI } from "../../src/crypto/ecdh-node.ts";
 
+/** Every backend, and every ECDH path of the node backend this runtime has (one is its default). */
 export const backends: [string, CryptoBackend][] = [
-  ["node", nodeBackend],
+  [`node (${nodeBackend.ecdhPath})`, nodeBackend],
   ["web", webBackend],
   ["node on 2 worker threads", nodeBackend.onWorkers!(2).backend],
+  ["node, ECDH by computeSecret", nodeBackendOn(ECDH_OBJECT)],
+  ["node, ECDH by KeyObject (SPKI)", nodeBackendOn(KEYOBJECT_SPKI)],
+  ...(KEYOBJECT_RAW
+    ? [["node, ECDH by KeyObject (raw)", nodeBackendOn(KEYOBJECT_RAW)] as [string, CryptoBackend]]
+    : []),
 ];
 
 const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64url");

@@ -191,13 +191,16 @@ describe("the packed package, installed into a fresh project", () => {
   }
 
   it(
-    "runs a Node script: local server, subscribe, push, receive",
+    "runs a Node script: local server, subscribe, push, receive, on the main thread and a decrypt worker",
     async () => {
       const { stdout } = await run(process.execPath, ["node-e2e.mjs"], {
         cwd: project,
         timeout: STEP_TIMEOUT,
       });
-      expect(stdout).toBe("received: hello from a node consumer\n");
+      expect(stdout).toBe(
+        "received: hello from a node consumer, decryptWorkers 0\n" +
+          "received: hello from a node consumer, decryptWorkers 1\n",
+      );
     },
     STEP_TIMEOUT,
   );
