@@ -4,8 +4,9 @@
  * Rounds until the duration is up: churn (a few services drop a subscription and make a new
  * one), then one push to every subscription; the server restarts at 1/3 and 2/3 of the run,
  * wherever the rounds are then. Measured here: the longest event-loop stall, the heap after GC
- * after the warm-up and at the end, open file descriptors before and after, and every push the
- * endpoint accepted (201) against what the apps received.
+ * after the warm-up and at the end, open file descriptors before and after, every push the
+ * endpoint accepted (201) against what the apps received, and whether every service is Ready
+ * again within a deadline once the last push arrived.
  */
 
 import { type ChildProcess, spawn } from "node:child_process";
@@ -45,6 +46,16 @@ const WARMUP_ROUNDS = RECENT_IDS + 2;
 const MIN_RUN_MS = 6_000;
 /** How long past the run's end a restart may still be waited for (then the check fails). */
 const RESTART_GRACE_MS = 60_000;
+/** The services' retryBaseInterval: reconnect backoff 1 s, 2 s, 4 s, … after failed attempts in a row. */
+const RETRY_BASE_MS = 1000;
+/**
+ * How long every service may take to be Ready again once the last accepted push arrived. A
+ * service whose pushes the last restart refused has nothing left to receive and may still be in
+ * its backoff then (dropped by one restart, refused by the next: 1 s + 2 s, plus a handshake that
+ * takes seconds under load). This is the backoff after five failed attempts in a row, more than
+ * the 1 + 2 + 4 + 8 + 16 s those attempts waited in all: a service still not Ready is stuck.
+ */
+const READY_TIMEOUT_MS = RETRY_BASE_MS * 2 ** 5;
 /** Every id the run can hand out gets a state byte, allocated before the warm-up heap figure. */
 const MAX_IDS = 1 << 22;
 
@@ -96,7 +107,12 @@ export interface SoakResult {
   rssAtEndMB: number;
   fdsAtStart: number;
   fdsAfterStop: number;
+  /** Services Ready at once, READY_TIMEOUT_MS at most after the last accepted push arrived. */
   readyAtEnd: number;
+  /** How long after the last accepted push every service was Ready (or the deadline passed). */
+  readyWaitMs: number;
+  /** The states of the services not Ready then, counted by state (empty when all are). */
+  notReady: Record<string, number>;
   /** From the first service's start to the end of the final drain. */
   totalMs: number;
   server: SoakServerStats;
@@ -209,6 +225,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   let restarts = 0;
   let rounds = 0;
   const waiters = new Set<() => void>();
+  /** Conditions are checked again on every delivery and every state change of a service. */
+  const wakeWaiters = () => {
+    for (const wake of [...waiters]) wake();
+  };
   const pendingAccepted = () => accepted - delivered;
   /** The push is no longer waited for: delivered, or refused before it was accepted. */
   const settle = (id: number) => {
@@ -243,7 +263,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     if (state[id]! & ACCEPTED) delivered++;
     else if (state[id]! & REFUSED) deliveredUnconfirmed++;
     settle(id);
-    for (const wake of [...waiters]) wake();
+    wakeWaiters();
   };
 
   const until = (condition: () => boolean, timeoutMs: number): Promise<boolean> => {
@@ -276,13 +296,14 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         serverURL: server.url,
         db: openMemoryPushDB(),
         logger: silentLogger,
-        retryBaseInterval: 1000,
+        retryBaseInterval: RETRY_BASE_MS,
         maxRecentMessageIDs: RECENT_IDS,
         decryptWorkers: testDecryptWorkers,
       });
       const agent: Agent = { service, subscriptions: new Map(), nextScope: 0 };
       agents[i] = agent;
       service.observe("push-message", (event) => onDelivery(event.data?.text() ?? ""));
+      service.observe("state-change", wakeWaiters);
       await service.start();
       await service.ready();
       for (let s = 0; s < options.subscriptionsPerService; s++) await subscribe(agent, i);
@@ -384,15 +405,14 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     for (const timer of restartTimers) clearTimeout(timer);
     await until(() => pendingAccepted() === 0, options.drainTimeoutMs);
     const totalMs = performance.now() - started;
-    // Everyone back after the restarts, every accepted push in: the steady state to compare. A
-    // service with nothing left to receive may still sit in its reconnect backoff after the last
-    // restart (on a loaded machine, a second refused attempt doubles it): it gets until the drain
-    // deadline to come back; one that never does still fails the check.
-    await readyWithin(
-      agents.map((agent) => agent.service),
-      options.drainTimeoutMs,
-    );
-    const readyAtEnd = agents.filter((agent) => agent.service.state === "Ready").length;
+    // Everyone back after the restarts, every accepted push in: the steady state to compare.
+    await until(() => agents.every((agent) => agent.service.state === "Ready"), READY_TIMEOUT_MS);
+    const readyWaitMs = performance.now() - started - totalMs;
+    const notReady: Record<string, number> = {};
+    for (const { service } of agents) {
+      if (service.state !== "Ready") notReady[service.state] = (notReady[service.state] ?? 0) + 1;
+    }
+    const readyAtEnd = agents.length - Object.values(notReady).reduce((sum, count) => sum + count, 0);
     loop.disable();
     stalls.stop();
     const heapAtEnd = await heapAfterGC(gc);
@@ -433,6 +453,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       fdsAtStart,
       fdsAfterStop,
       readyAtEnd,
+      readyWaitMs,
+      notReady,
       totalMs,
       server: serverStats,
     };
@@ -529,24 +551,11 @@ export function soakRow(id: string, result: SoakResult): ReliabilityRow {
       `${result.rounds} rounds, ${result.subscriptions.toLocaleString("en")} subscriptions, ${result.churned} churned ` +
       `(${result.churnFailures} failed across a restart); sent = pushes answered 201, ${result.refused} refused during the restarts ` +
       `(${result.deliveredUnconfirmed} of them arrived anyway); ${result.socketsDroppedByRestarts} sockets dropped by the restarts, ` +
-      `all ${result.readyAtEnd} services Ready again; longest event-loop stall ${result.maxEventLoopDelayMs.toFixed(0)} ms ` +
+      `all ${result.readyAtEnd} services Ready again (${(result.readyWaitMs / 1000).toFixed(1)} s after the last push arrived); longest event-loop stall ${result.maxEventLoopDelayMs.toFixed(0)} ms ` +
       `(at ${(result.longestStallAtMs / 1000).toFixed(0)} s after warm-up; restarts at ${result.restartsAtMs.map((t) => `${(t / 1000).toFixed(0)} s`).join(", ")}) ` +
       `(p99 ${result.eventLoopDelayP99Ms.toFixed(0)} ms); heap after GC ${mb(result.heapAfterWarmupMB)} MiB after warm-up, ` +
       `${mb(result.heapAtEndMB)} MiB at the end; RSS ${mb(result.rssAtEndMB)} MiB; open fds ${result.fdsAtStart} before, ` +
       `${result.fdsAfterStop} after every service stopped; crashes counted in this process ${result.crashes.test}, ` +
       `in the server process ${result.crashes.server}, server exits on its own ${result.crashes.serverExits}`,
   };
-}
-
-/** Resolves once every service is Ready, or after `timeoutMs`, whichever comes first. */
-async function readyWithin(services: PushService[], timeoutMs: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, timeoutMs);
-  });
-  const back = services.map((service) =>
-    service.state === "Ready" ? undefined : service.ready().catch(() => {}),
-  );
-  await Promise.race([Promise.all(back), deadline]);
-  clearTimeout(timer);
 }
