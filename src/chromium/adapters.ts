@@ -1,12 +1,23 @@
 /**
  * CdpConnection adapters for what embedders and test frameworks already hold:
  *
- * - puppeteer-core's `Browser` and Playwright's `browser.newBrowserCDPSession()`: both hand out
- *   one browser-level session whose API has no way to address a child (flat) session. Chromium
+ * - puppeteer-core's `Browser`: its CDPSession is one browser-level session whose API has no way
+ *   to address a child (flat) session. Chromium
  *   insists on flat sessions for browser-level auto-attach, so fromSession() keeps auto-attach
  *   flat (it pauses new targets and announces them), attaches a second, non-flat session to each
  *   target (commands and events travel as Target.sendMessageToTarget / receivedMessageFromTarget
  *   on the one session), and releases the pause by detaching the flat session once the shim is in.
+ *   A non-flat session ends when its page moves to another renderer process (a cross-site
+ *   navigation); the adapter attaches again and the bridge instruments the page again, so there
+ *   the shim arrives a moment after the new document started (scripts that call the Push API in
+ *   their first moments may still see the browser's own). A plain CDP WebSocket (connectCdp)
+ *   has flat sessions, which survive the move: prefer it where the browser's endpoint is known.
+ *
+ * - Playwright: `browser.newBrowserCDPSession()` has the same one-session API, but with a second,
+ *   non-flat session attached to its pages, Playwright's own navigations never finished (observed
+ *   with playwright-core 1.65 and Chromium 156: page.goto timed out). So no adapter for it: launch
+ *   with `launchPersistentContext(userDataDir, { args: ["--remote-debugging-port=0"] })` and
+ *   connect with `connectCdp(await devToolsURL(userDataDir))` (cdp.ts).
  *
  * - Electron's `webContents.debugger`: a page-level transport with flat sessions (sendCommand's
  *   sessionId, the 'message' event's sessionId). What Electron reaches (from its docs, Electron
@@ -33,15 +44,15 @@ export interface SessionLike {
   detach?(): Promise<void>;
 }
 
-/** What the adapter needs of puppeteer-core's Browser. */
+/**
+ * What the adapter needs of puppeteer-core's Browser. Its CDPSession's event map is typed per
+ * event name; the adapter only listens to a few Target events, so the session is taken as is.
+ */
 export interface PuppeteerBrowser {
-  target(): { createCDPSession(): Promise<SessionLike> };
+  target(): { createCDPSession(): Promise<object> };
   on(event: "disconnected", listener: () => void): unknown;
   off?(event: "disconnected", listener: () => void): unknown;
 }
-
-/** Playwright's `await browser.newBrowserCDPSession()`. */
-export type PlaywrightCDPSession = SessionLike;
 
 /** What the adapter needs of Electron's `webContents.debugger`. */
 export interface ElectronDebugger {
@@ -49,27 +60,19 @@ export interface ElectronDebugger {
   attach(protocolVersion?: string): void;
   detach(): void;
   sendCommand(method: string, params?: Record<string, unknown>, sessionId?: string): Promise<unknown>;
-  on(
-    event: "message",
-    listener: (event: unknown, method: string, params: Record<string, unknown>, sessionId?: string) => void,
-  ): unknown;
-  on(event: "detach", listener: (event: unknown, reason: string) => void): unknown;
-  removeListener(event: string, listener: (...args: never[]) => void): unknown;
+  /** 'message' (event, method, params, sessionId) and 'detach' (event, reason), as Electron emits them. */
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  removeListener(event: string, listener: (...args: unknown[]) => void): unknown;
 }
 
 /** A puppeteer-core Browser: a new browser-level CDP session of its own (detached on close). */
 export async function fromPuppeteer(browser: PuppeteerBrowser): Promise<CdpConnection> {
-  const session = await browser.target().createCDPSession();
+  const session = (await browser.target().createCDPSession()) as SessionLike;
   const connection = fromSession(session);
   const gone = () => connection.closeWith("the browser disconnected");
   browser.on("disconnected", gone);
   connection.onClose(() => browser.off?.("disconnected", gone));
   return connection;
-}
-
-/** A Playwright browser-level session (`await browser.newBrowserCDPSession()`); it is detached on close. */
-export function fromPlaywright(session: PlaywrightCDPSession): CdpConnection {
-  return fromSession(session);
 }
 
 /** Electron's webContents.debugger, attached here if it is not yet (and then detached on close). */
@@ -95,8 +98,8 @@ export function fromElectron(debuggerApi: ElectronDebugger): CdpConnection {
     closed = `the debugger detached: ${reason}`;
     for (const listener of [...closeListeners]) listener(closed);
   };
-  debuggerApi.on("message", onMessage);
-  debuggerApi.on("detach", onDetach);
+  debuggerApi.on("message", onMessage as unknown as (...args: unknown[]) => void);
+  debuggerApi.on("detach", onDetach as unknown as (...args: unknown[]) => void);
   return {
     root: "page",
     async send(method, params = {}, sessionId) {
@@ -116,8 +119,8 @@ export function fromElectron(debuggerApi: ElectronDebugger): CdpConnection {
       return () => closeListeners.delete(listener);
     },
     async close() {
-      debuggerApi.removeListener("message", onMessage as (...args: never[]) => void);
-      debuggerApi.removeListener("detach", onDetach as (...args: never[]) => void);
+      debuggerApi.removeListener("message", onMessage as unknown as (...args: unknown[]) => void);
+      debuggerApi.removeListener("detach", onDetach as unknown as (...args: unknown[]) => void);
       if (attachedHere && debuggerApi.isAttached()) debuggerApi.detach();
     },
   };
@@ -176,8 +179,14 @@ export function fromSession(session: SessionLike): CdpConnection & { closeWith(r
     "Target.detachedFromTarget": (params) => {
       const sessionId = String(params.sessionId);
       if (flatSessions.delete(sessionId)) return;
+      const flat = holding.get(sessionId);
       holding.delete(sessionId);
+      if (flat) void session.send("Target.detachFromTarget", { sessionId: flat }).catch(() => {});
       emit({ method: "Target.detachedFromTarget", params });
+      // A non-flat session does not survive its page moving to another renderer process (a
+      // cross-site navigation): attach again while the target lives; the bridge instruments anew.
+      if (!closed && typeof params.targetId === "string")
+        void reattach(params.targetId, null, false).catch(() => {});
     },
     "Target.receivedMessageFromTarget": (params) => {
       let message: {
@@ -233,13 +242,15 @@ export function fromSession(session: SessionLike): CdpConnection & { closeWith(r
     async send(method: string, params: Record<string, unknown> = {}, sessionId?: string) {
       if (closed) throw new CdpError("closed", `${method}: ${closed}`);
       if (sessionId) {
-        const result = await sendToChild(method, params, sessionId);
         const flat = holding.get(sessionId);
-        if (method === "Runtime.runIfWaitingForDebugger" && flat) {
-          holding.delete(sessionId);
-          await session.send("Target.detachFromTarget", { sessionId: flat }).catch(() => {});
-        }
-        return result;
+        if (method !== "Runtime.runIfWaitingForDebugger" || !flat)
+          return sendToChild(method, params, sessionId);
+        // The pause is the flat session's: detaching it lets the target run. The page may answer
+        // on the non-flat session only later, or never (its renderer may be replaced meanwhile).
+        holding.delete(sessionId);
+        void sendToChild(method, params, sessionId).catch(() => {});
+        await session.send("Target.detachFromTarget", { sessionId: flat }).catch(() => {});
+        return {};
       }
       try {
         if (method === "Target.attachToTarget")

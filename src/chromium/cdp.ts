@@ -2,7 +2,7 @@
  * The minimal Chrome DevTools Protocol connection the bridge needs, and its implementation over a
  * browser-level WebSocket: send a command (optionally on a flat session), hear events with their
  * sessionId, learn when the connection is gone. `http://host:port` is resolved through
- * `/json/version` to the browser's WebSocket URL. Adapters for puppeteer, Playwright and Electron
+ * `/json/version` to the browser's WebSocket URL. Adapters for puppeteer and Electron
  * live in adapters.ts and implement the same interface.
  */
 
@@ -36,7 +36,7 @@ export interface CdpConnection {
   onEvent(listener: (event: CdpEvent) => void): () => void;
   /** Called once when the connection is gone (browser closed, debugger detached). */
   onClose(listener: (reason: string) => void): () => void;
-  /** Close what this adapter opened; a connection it was given (puppeteer's, Playwright's) is left open. */
+  /** Close what this adapter opened; a connection it was given (puppeteer's) is left open. */
   close(): Promise<void>;
 }
 
@@ -101,6 +101,37 @@ export async function connectCdp(url: string, options: ConnectCdpOptions = {}): 
   }
   const socket = await openSocket(wsURL, timeout);
   return new WebSocketCdp(socket);
+}
+
+/**
+ * The browser-level WebSocket URL of a Chromium started with `--remote-debugging-port=0` (any
+ * port) on this profile: it writes the port and path to `DevToolsActivePort` there. This is how a
+ * Playwright `launchPersistentContext(userDataDir, { args: ["--remote-debugging-port=0"] })` or
+ * any launcher that does not print the URL reaches its browser.
+ */
+export async function devToolsURL(userDataDir: string, host = "127.0.0.1"): Promise<string> {
+  const { readFile } = await import("node:fs/promises");
+  const { join } = await import("node:path");
+  let text: string;
+  try {
+    text = await readFile(join(userDataDir, "DevToolsActivePort"), "utf8");
+  } catch (error) {
+    throw new CdpError(
+      "no-browser",
+      `no DevToolsActivePort in ${userDataDir}: is the browser running with --remote-debugging-port?`,
+      {
+        cause: error,
+      },
+    );
+  }
+  const [port, path] = text.split("\n");
+  if (!port || !/^\d+$/.test(port) || !path?.startsWith("/devtools/browser/")) {
+    throw new CdpError(
+      "no-browser",
+      `${join(userDataDir, "DevToolsActivePort")} does not name a browser endpoint`,
+    );
+  }
+  return `ws://${host}:${port}${path}`;
 }
 
 async function resolveBrowserURL(url: URL, timeout: number): Promise<string> {

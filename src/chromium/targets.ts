@@ -150,7 +150,6 @@ export class Targets {
     this.#detached = true;
     const send = (method: string, params: Record<string, unknown>, sessionId?: string) =>
       this.#cdp.send(method, params, sessionId).catch(() => ({}));
-    await send("Target.setAutoAttach", { autoAttach: false, waitForDebuggerOnStart: false, flatten: true });
     await Promise.all(
       [...this.#sessions.values()].map(async (session) => {
         for (const context of session.contexts.values()) {
@@ -167,6 +166,8 @@ export class Targets {
         if (session.sessionId) await send("Target.detachFromTarget", { sessionId: session.sessionId });
       }),
     );
+    // Last: turning auto-attach off detaches its sessions, and the shims above needed them.
+    await send("Target.setAutoAttach", { autoAttach: false, waitForDebuggerOnStart: false, flatten: true });
     this.#stopListening?.();
     this.#sessions.clear();
   }

@@ -299,10 +299,21 @@ export class Driver {
       "Target.createTarget",
       browserContextId ? { url, browserContextId } : { url },
     );
-    const targetId = String(created.targetId);
+    const page = await this.attach(String(created.targetId));
+    await this.loaded(page, url);
+    return page;
+  }
+
+  /** The test's own session to a tab. */
+  async attach(targetId: string): Promise<DriverPage> {
     const attached = await this.cdp.send("Target.attachToTarget", { targetId, flatten: true });
     const page = new DriverPage(this.cdp, targetId, String(attached.sessionId));
     await this.cdp.send("Page.enable", {}, page.sessionId);
+    return page;
+  }
+
+  /** Until the tab shows `url`, loaded, with the bridge's shim in it. */
+  async loaded(page: DriverPage, url: string): Promise<void> {
     const deadline = Date.now() + WAIT;
     for (;;) {
       const loaded = this.#event("Page.loadEventFired", page.sessionId);
@@ -312,7 +323,7 @@ export class Driver {
         .catch(() => null);
       if (state?.ok && state.value?.href === url && state.value.ready === "complete") {
         if (url.startsWith("http")) await this.#bridged(page, deadline);
-        return page;
+        return;
       }
       if (Date.now() > deadline) throw new Error(`${url} did not load`);
       await loaded;
