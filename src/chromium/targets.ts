@@ -189,7 +189,11 @@ export class Targets {
           targetId: info.targetId,
           type: info.type,
           url: info.url,
-          browserContextId: info.browserContextId ?? this.#options.rootBrowserContextId,
+          // Under a page root (Electron) every child shares the page's one session (partition).
+          browserContextId:
+            this.#cdp.root === "page"
+              ? this.#options.rootBrowserContextId
+              : (info.browserContextId ?? this.#options.rootBrowserContextId),
         },
         waiting,
       );
@@ -245,6 +249,20 @@ export class Targets {
     // documents. Runtime.enable answers after it reported every existing context.
     const enabled = send("Runtime.enable");
     const bound = send("Runtime.addBinding", { name: this.#options.shim.binding });
+    if (target.type === "service_worker") {
+      // A worker may be attached before it started (a page's auto-attach, Electron): it answers
+      // nothing until it runs, so the whole sequence goes out in order, unawaited. A worker has one
+      // context, so the shim's evaluate needs no id and lands before the release.
+      session.bound = true;
+      const steps = [enabled, bound, send("Runtime.evaluate", { expression: source })];
+      if (waiting) steps.push(send("Runtime.runIfWaitingForDebugger"));
+      await Promise.all(steps).catch((error) => {
+        if (!this.#detached)
+          this.#options.warn(`chromium: could not instrument ${target.url}: ${String(error)}`);
+      });
+      if (this.#sessions.get(sessionId ?? "") === session) this.#options.onSessionChange(session, true);
+      return;
+    }
     const script = target.type === "page" ? send("Page.addScriptToEvaluateOnNewDocument", { source }) : null;
     try {
       await Promise.all([enabled, bound]);
