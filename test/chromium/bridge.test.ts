@@ -189,6 +189,23 @@ describe.skipIf(!HAS_CHROMIUM)(suiteName("the Chromium bridge over plain CDP"), 
     expect(await service.getSubscription(site.url)).toBeNull();
   });
 
+  it("gives an off-the-record (incognito) context no push: NotAllowedError, as Firefox's private browsing", async () => {
+    const site = await newSite();
+    const { browserContextId } = await driver.cdp.send("Target.createBrowserContext");
+    const contextId = String(browserContextId);
+    await driver.grant(site.origin, "granted", contextId);
+    const page = await driver.open(site.url, contextId);
+    await page.value("register()");
+    const result = await page.run(`subscribe(${JSON.stringify(site.vapid.publicKey)})`);
+    expect(result).toEqual({
+      ok: false,
+      name: "NotAllowedError",
+      message: "Registration failed - permission denied",
+    });
+    expect(site.subscriptions).toEqual([]);
+    await driver.cdp.send("Target.disposeBrowserContext", { browserContextId: contextId });
+  });
+
   it("delivers binary (not UTF-8) and empty payloads byte for byte, and null without data", async () => {
     const { site, page } = await grantedSite();
     await subscribe(page, site);

@@ -154,7 +154,7 @@ async function tsc(config: string): Promise<{ code: number; output: string }> {
 describe("the packed package, installed into a fresh project", () => {
   it("ships the build, the launcher and the docs, and no sources or tests", () => {
     const files = packed.files.map((f) => f.path);
-    for (const entry of ["index", "node", "server/index", "loadtest/index"]) {
+    for (const entry of ["index", "node", "server/index", "loadtest/index", "chromium/index"]) {
       expect(files).toContain(`dist/${entry}.js`);
       expect(files).toContain(`dist/${entry}.d.ts`);
     }
