@@ -11,6 +11,7 @@
  */
 
 import type { CdpConnection, CdpEvent } from "./cdp.ts";
+import { withDeadline } from "./changes.ts";
 import { parseShimMessage, type ShimCommand, type ShimMessage } from "./messages.ts";
 import { type ShimConfig, shimCommand, shimSource } from "./shim.ts";
 
@@ -60,6 +61,8 @@ export interface TargetsOptions {
 }
 
 const FILTER = [{ type: "page" }, { type: "service_worker" }];
+/** ms one detach step may take. */
+const DETACH_STEP = 2_000;
 
 export class Targets {
   readonly #cdp: CdpConnection;
@@ -148,12 +151,17 @@ export class Targets {
   async detach(): Promise<void> {
     if (this.#detached) return;
     this.#detached = true;
+    // A stopped worker answers nothing until it runs again: nothing here may wait for it.
     const send = (method: string, params: Record<string, unknown>, sessionId?: string) =>
-      this.#cdp.send(method, params, sessionId).catch(() => ({}));
+      withDeadline(this.#cdp.send(method, params, sessionId), DETACH_STEP, method).catch(() => ({}));
     await Promise.all(
       [...this.#sessions.values()].map(async (session) => {
         for (const context of session.contexts.values()) {
-          await this.command(session, context.id, { op: "detach" }).catch(() => {});
+          await withDeadline(
+            this.command(session, context.id, { op: "detach" }),
+            DETACH_STEP,
+            "a shim",
+          ).catch(() => {});
         }
         await send("Runtime.removeBinding", { name: this.#options.shim.binding }, session.sessionId);
         if (session.scriptId) {

@@ -13,10 +13,9 @@ import { CdpError, connectCdp } from "../chromium/cdp.ts";
 import { openLevelPushDB } from "../db/level.ts";
 import { PushService } from "../service/push-service.ts";
 import type { ConnectFailure } from "../transport/failure.ts";
-import { isLoopbackHost } from "../transport/websocket.ts";
 import { booleanOption, type ParsedValues, stringOption, UsageError, urlOption } from "./args.ts";
 import { aborted, type CliContext, defineCommand } from "./command.ts";
-import { DEFAULT_SERVER, stderrLogger } from "./listen.ts";
+import { DEFAULT_SERVER, serverOptions, stderrLogger } from "./listen.ts";
 
 interface BrowserOptions {
   cdpURL: string;
@@ -69,14 +68,7 @@ export const browserCommand = defineCommand(
 function readOptions(values: ParsedValues): BrowserOptions {
   const cdpURL = urlOption(values, "cdp", ["http:", "https:", "ws:", "wss:"]);
   if (!cdpURL) throw new UsageError("--cdp URL is required (the browser's DevTools endpoint)");
-  const serverURL = urlOption(values, "server", ["ws:", "wss:"]) ?? DEFAULT_SERVER;
-  const allowInsecure = booleanOption(values, "allow-insecure");
-  const server = new URL(serverURL);
-  if (server.protocol === "ws:" && !allowInsecure && !isLoopbackHost(server.hostname)) {
-    throw new UsageError(
-      `--server ${server.host} uses ws:// to a non-loopback host; use wss:// or --allow-insecure`,
-    );
-  }
+  const { serverURL, allowInsecure } = serverOptions(values);
   return {
     cdpURL,
     serverURL,

@@ -88,7 +88,8 @@ export const listenCommand = defineCommand(
   async ({ values }, ctx) => listen(readOptions(values), ctx),
 );
 
-function readOptions(values: ParsedValues): ListenOptions {
+/** --server (default Mozilla's) and --allow-insecure: ws:// only to a loopback host unless allowed. */
+export function serverOptions(values: ParsedValues): { serverURL: string; allowInsecure: boolean } {
   const serverURL = urlOption(values, "server", ["ws:", "wss:"]) ?? DEFAULT_SERVER;
   const allowInsecure = booleanOption(values, "allow-insecure");
   const url = new URL(serverURL);
@@ -97,6 +98,11 @@ function readOptions(values: ParsedValues): ListenOptions {
       `--server ${url.host} uses ws:// to a non-loopback host; use wss:// or --allow-insecure`,
     );
   }
+  return { serverURL, allowInsecure };
+}
+
+function readOptions(values: ParsedValues): ListenOptions {
+  const { serverURL, allowInsecure } = serverOptions(values);
   const vapidKey = stringOption(values, "vapid-key");
   if (vapidKey !== undefined && !isVapidPublicKey(vapidKey)) {
     throw new UsageError(

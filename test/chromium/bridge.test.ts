@@ -33,6 +33,8 @@ import {
 const logger = captureLogger();
 /** Stored messages one session may read before the local server drops the uaid (as autopush does). */
 const MSG_LIMIT = 210;
+/** What Chromium's PushManager rejects with when a site may not have push. */
+const DENIED = { ok: false, name: "NotAllowedError", message: "Registration failed - permission denied" };
 let profile: string;
 let chromium: LaunchedChromium;
 let pushServer: PushServer;
@@ -176,11 +178,7 @@ describe.skipIf(!HAS_CHROMIUM)(suiteName("the Chromium bridge over plain CDP"), 
     const page = await driver.open(site.url);
     await page.value("register()");
     const result = await page.run(`subscribe(${JSON.stringify(site.vapid.publicKey)})`);
-    expect(result).toEqual({
-      ok: false,
-      name: "NotAllowedError",
-      message: "Registration failed - permission denied",
-    });
+    expect(result).toEqual(DENIED);
     expect(
       await page.value(
         "navigator.serviceWorker.ready.then((r) => r.pushManager.permissionState({ userVisibleOnly: true }))",
@@ -197,11 +195,7 @@ describe.skipIf(!HAS_CHROMIUM)(suiteName("the Chromium bridge over plain CDP"), 
     const page = await driver.open(site.url, contextId);
     await page.value("register()");
     const result = await page.run(`subscribe(${JSON.stringify(site.vapid.publicKey)})`);
-    expect(result).toEqual({
-      ok: false,
-      name: "NotAllowedError",
-      message: "Registration failed - permission denied",
-    });
+    expect(result).toEqual(DENIED);
     expect(site.subscriptions).toEqual([]);
     await driver.cdp.send("Target.disposeBrowserContext", { browserContextId: contextId });
   });
