@@ -94,7 +94,8 @@ export const listenCommand = defineCommand(
   async ({ values }, ctx) => listen(readOptions(values), await readNetworkOptions(values), ctx),
 );
 
-function readOptions(values: ParsedValues): ListenOptions {
+/** --server (default Mozilla's) and --allow-insecure: ws:// only to a loopback host unless allowed. */
+export function serverOptions(values: ParsedValues): { serverURL: string; allowInsecure: boolean } {
   const serverURL = urlOption(values, "server", ["ws:", "wss:"]) ?? DEFAULT_SERVER;
   const allowInsecure = booleanOption(values, "allow-insecure");
   const url = new URL(serverURL);
@@ -103,6 +104,11 @@ function readOptions(values: ParsedValues): ListenOptions {
       `--server ${url.host} uses ws:// to a non-loopback host; use wss:// or --allow-insecure`,
     );
   }
+  return { serverURL, allowInsecure };
+}
+
+function readOptions(values: ParsedValues): ListenOptions {
+  const { serverURL, allowInsecure } = serverOptions(values);
   const vapidKey = stringOption(values, "vapid-key");
   if (vapidKey !== undefined && !isVapidPublicKey(vapidKey)) {
     throw new UsageError(
@@ -261,7 +267,7 @@ function escapeLine(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
 }
 
-function stderrLogger(err: Output, verbose: boolean): Logger {
+export function stderrLogger(err: Output, verbose: boolean): Logger {
   const line = (message: string) => err.write(`push-agent: ${message}\n`);
   // The service's info lines, and its "cannot connect" warning, repeat what the progress lines
   // say; --verbose shows them.

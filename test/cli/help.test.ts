@@ -73,6 +73,7 @@ const OPTIONS: Record<string, string[]> = {
     ...NETWORK,
   ],
   smoke: ["--server", "--timeout", "--broadcast", "--allow-insecure", "--json", ...NETWORK],
+  browser: ["--cdp", "--server", "--state", "--allow-insecure", "--verbose"],
 };
 
 describe.concurrent("push-agent --help", () => {
@@ -176,6 +177,12 @@ describe.concurrent("bad arguments exit 2 with one line on stderr", () => {
     ["a subscription that is not JSON", ["send", "-", "hi"], /stdin does not start with a JSON object/, "hi"],
     ["a subscription with a bad key", ["send", "-", "hi"], /cannot encrypt for this subscription/, badKey],
     ["smoke without --server", ["smoke"], /--server URL is required/],
+    ["browser without --cdp", ["browser"], /--cdp URL is required/],
+    [
+      "browser with a ws:// server elsewhere",
+      ["browser", "--cdp", "http://127.0.0.1:9", "--server", "ws://push.example.com/"],
+      /--allow-insecure/,
+    ],
     [
       "--proxy with --no-proxy",
       ["send", "sub.json", "hi", "--proxy", "http://p:1", "--no-proxy"],

@@ -154,7 +154,14 @@ async function tsc(config: string): Promise<{ code: number; output: string }> {
 describe("the packed package, installed into a fresh project", () => {
   it("ships the build, the launcher and the docs, and no sources or tests", () => {
     const files = packed.files.map((f) => f.path);
-    for (const entry of ["index", "node", "server/index", "loadtest/index", "loadtest/internal"]) {
+    for (const entry of [
+      "index",
+      "node",
+      "server/index",
+      "loadtest/index",
+      "loadtest/internal",
+      "chromium/index",
+    ]) {
       expect(files).toContain(`dist/${entry}.js`);
       expect(files).toContain(`dist/${entry}.d.ts`);
     }
