@@ -29,6 +29,8 @@ export interface Notice {
 export interface AppServer {
   /** http://127.0.0.1:port, the site's origin. */
   origin: string;
+  /** The site's VAPID keys and contact: what its pushes are signed with. */
+  vapidDetails: { subject: string; publicKey: string; privateKey: string };
   /** The subscriptions pages posted to /subscribe. */
   readonly subscriptions: webpush.PushSubscription[];
   /** Resolves once `count` subscriptions arrived; rejects after `timeout` ms. */
@@ -39,7 +41,7 @@ export interface AppServer {
 }
 
 export async function startAppServer(): Promise<AppServer> {
-  const vapid = webpush.generateVAPIDKeys();
+  const vapidDetails = { subject: "mailto:news@example.com", ...webpush.generateVAPIDKeys() };
   const subscriptions: webpush.PushSubscription[] = [];
   const waiters = new Set<() => void>();
 
@@ -50,7 +52,7 @@ export async function startAppServer(): Promise<AppServer> {
       response.writeHead(200, { "content-type": file.type, "cache-control": "no-store" });
       response.end(await readFile(new URL(file.file, SITE)));
     } else if (request.method === "GET" && request.url === "/vapid-public-key") {
-      response.writeHead(200, { "content-type": "text/plain" }).end(vapid.publicKey);
+      response.writeHead(200, { "content-type": "text/plain" }).end(vapidDetails.publicKey);
     } else if (request.method === "POST" && request.url === "/subscribe") {
       let body = "";
       for await (const chunk of request) body += chunk;
@@ -68,7 +70,7 @@ export async function startAppServer(): Promise<AppServer> {
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   const send = async (subscription: webpush.PushSubscription, notice: Notice): Promise<number> => {
-    const options = { vapidDetails: { subject: "mailto:news@example.com", ...vapid }, TTL: 60 };
+    const options = { vapidDetails, TTL: 60 };
     const payload = JSON.stringify(notice);
     if (subscription.endpoint.startsWith("https:")) {
       return (await webpush.sendNotification(subscription, payload, options)).statusCode;
@@ -84,6 +86,7 @@ export async function startAppServer(): Promise<AppServer> {
 
   return {
     origin,
+    vapidDetails,
     subscriptions,
     waitForSubscriptions(count, timeout = 15_000) {
       return new Promise((resolve, reject) => {

@@ -80,9 +80,12 @@ export interface WebPushForTests {
   close(): Promise<void>;
 }
 
-/** What the helper needs of puppeteer's `Browser`. */
-export interface PuppeteerBrowserLike extends PuppeteerBrowser {
-  wsEndpoint?(): string;
+/**
+ * What the helper needs of puppeteer's `Browser`: its DevTools URL. (Typed this loosely because
+ * the bridge's PuppeteerBrowser type does not yet accept puppeteer-core 24's Browser as is.)
+ */
+export interface PuppeteerBrowserLike {
+  wsEndpoint(): string;
 }
 
 /**
@@ -113,8 +116,10 @@ export async function webPushForPuppeteer(
   browser: PuppeteerBrowserLike,
   options: WebPushForTestsOptions = {},
 ): Promise<WebPushForTests> {
-  const wsURL = browser.wsEndpoint?.();
-  const connection = wsURL?.startsWith("ws") ? await connectCdp(wsURL) : await fromPuppeteer(browser);
+  const wsURL = browser.wsEndpoint();
+  const connection = wsURL.startsWith("ws")
+    ? await connectCdp(wsURL)
+    : await fromPuppeteer(browser as unknown as PuppeteerBrowser);
   return webPushForCdp(connection, options);
 }
 
