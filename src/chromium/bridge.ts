@@ -125,6 +125,7 @@ class ChromiumPushBridge implements PushBridge {
     });
     this.#registrations = new Registrations(cdp, {
       onDeleted: (contextId, scopeURL) => this.#registrationDeleted(contextId, scopeURL),
+      onStopped: (targetId) => this.#targets.forgetContexts(targetId),
       onChange: () => this.#changes.notify(),
     });
     this.#deliveries = new Deliveries({

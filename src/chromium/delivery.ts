@@ -49,6 +49,8 @@ interface Worker {
 /** Thrown to abandon a delivery without settling it (the browser went away). */
 class Abandoned extends Error {}
 
+const CONTEXT_GONE = Symbol("the worker's context went away");
+
 export class Deliveries {
   readonly #world: DeliveryWorld;
   readonly #waiting = new Map<
@@ -89,9 +91,11 @@ export class Deliveries {
     const world = this.#world;
     const site = parseScopeKey(event.scope);
     const origin = new URL(site.scopeURL).origin;
-    const worker = await this.#worker(event.scope, site);
+    const worker = await this.#ready(event.scope, site, (worker) =>
+      world.targets.command(worker.session, worker.context.id, { op: "permission" }),
+    );
     if (!worker) return;
-    const browser = await world.targets.command(worker.session, worker.context.id, { op: "permission" });
+    const browser = worker.answer;
     const state = await world.permissions.state(
       origin,
       browser === "granted" || browser === "prompt" ? browser : "denied",
@@ -127,14 +131,49 @@ export class Deliveries {
   /** The push-subscription-change observer: pushsubscriptionchange in the scope's worker. */
   async change(event: PushSubscriptionChangeEvent): Promise<void> {
     const site = parseScopeKey(event.scope);
-    const worker = await this.#worker(null, site);
-    if (!worker) return;
     const oldSubscription = event.oldSubscription ? subscriptionValue(event.oldSubscription) : null;
     await withDeadline(
-      this.#world.targets.command(worker.session, worker.context.id, { op: "change", oldSubscription }, true),
+      this.#ready(null, site, (worker) =>
+        this.#world.targets.command(
+          worker.session,
+          worker.context.id,
+          { op: "change", oldSubscription },
+          true,
+        ),
+      ),
       this.#world.deliveryTimeout,
       `the pushsubscriptionchange handler of ${site.scopeURL}`,
     );
+  }
+
+  /**
+   * Find (or start) the scope's shimmed worker and run `step` in its context. A worker that stops
+   * meanwhile loses its context, and a command to it would wait for a restart: the step is raced
+   * against the context going away and then tried again on the restarted worker.
+   */
+  async #ready<T>(
+    key: string | null,
+    site: SiteScope,
+    step: (worker: Worker) => Promise<T>,
+  ): Promise<(Worker & { answer: T }) | null> {
+    const deadline = Date.now() + this.#world.workerStartTimeout;
+    for (;;) {
+      const worker = await this.#worker(key, site);
+      if (!worker) return null;
+      const gone = this.#world.changes
+        .until(
+          () => !worker.session.contexts.has(worker.context.id),
+          this.#world.deliveryTimeout,
+          "a worker stop",
+        )
+        .then(() => CONTEXT_GONE);
+      const answer = await Promise.race([
+        step(worker).catch(() => CONTEXT_GONE),
+        gone.catch(() => CONTEXT_GONE),
+      ]);
+      if (answer !== CONTEXT_GONE) return { ...worker, answer: answer as T };
+      if (Date.now() > deadline) throw new Error(`the service worker of ${site.scopeURL} kept stopping`);
+    }
   }
 
   /**
@@ -162,6 +201,7 @@ export class Deliveries {
     }
     const running = () => this.#running(contextId, site.scopeURL);
     let found = running();
+    world.logger.debug(`chromium: worker for ${site.scopeURL} ${found ? "running" : "to start"}`);
     if (!found) {
       await world.cdp.send("ServiceWorker.startWorker", { scopeURL: site.scopeURL }, control.sessionId);
       found = await world.changes.until(
@@ -177,6 +217,7 @@ export class Deliveries {
     const world = this.#world;
     for (const session of world.targets.sessions) {
       if (session.type !== "service_worker" || session.browserContextId !== contextId) continue;
+      if (!world.registrations.isRunning(contextId, session.targetId)) continue;
       const scope = world.registrations.registrationOfTarget(contextId, session.targetId)?.scopeURL;
       for (const context of session.contexts.values()) {
         if (context.ready && (context.scope ?? scope) === scopeURL) return { session, context };

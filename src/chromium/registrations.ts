@@ -36,6 +36,8 @@ interface ContextState {
 export interface RegistrationsOptions {
   /** Called when a registration is reported deleted (unregistered, site data cleared). */
   onDeleted(browserContextId: string, scopeURL: string): void;
+  /** A worker target stopped: its execution context is gone (a restart brings a new one). */
+  onStopped(targetId: string): void;
   /** Something changed that a waiter may be waiting for. */
   onChange(): void;
 }
@@ -84,9 +86,15 @@ export class Registrations {
       }
       state.listed = true;
     } else if (event.method === "ServiceWorker.workerVersionUpdated") {
-      for (const version of event.params.versions as WorkerVersion[]) {
+      for (const reported of event.params.versions as WorkerVersion[]) {
+        // A stopped version is reported without its target; the target (and session) stay.
+        const targetId = reported.targetId ?? state.versions.get(reported.versionId)?.targetId;
+        const version = targetId ? { ...reported, targetId } : reported;
         if (version.status === "redundant") state.versions.delete(version.versionId);
         else state.versions.set(version.versionId, version);
+        if (targetId && version.runningStatus !== "running" && version.runningStatus !== "starting") {
+          this.#options.onStopped(targetId);
+        }
       }
     }
     this.#options.onChange();
@@ -104,6 +112,18 @@ export class Registrations {
   /** True once the context's complete registration list arrived. */
   listed(browserContextId: string): boolean {
     return this.#contexts.get(browserContextId)?.listed ?? false;
+  }
+
+  /**
+   * Whether the browser reports this worker target running. A stopped worker keeps its target
+   * and session but not its execution context, and commands to it wait until it runs again.
+   */
+  isRunning(browserContextId: string, targetId: string): boolean {
+    const state = this.#contexts.get(browserContextId);
+    for (const version of state?.versions.values() ?? []) {
+      if (version.targetId === targetId && version.runningStatus === "running") return true;
+    }
+    return false;
   }
 
   /** The registration an attached worker target belongs to, from the version reports. */

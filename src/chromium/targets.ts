@@ -117,6 +117,15 @@ export class Targets {
     );
   }
 
+  /** A worker stopped: forget its contexts, so nothing is sent to them (it would wait for a restart). */
+  forgetContexts(targetId: string): void {
+    for (const session of this.#sessions.values()) {
+      if (session.targetId !== targetId || session.contexts.size === 0) continue;
+      session.contexts.clear();
+      this.#options.onContextChange(session);
+    }
+  }
+
   /** Send a command to one context's shim; resolves with its value (by value). */
   async command(
     session: TargetSession,
@@ -259,13 +268,19 @@ export class Targets {
     session.contexts.set(description.id, { id: description.id, origin, ready: false, scope: null });
     if (!session.bound) return;
     // Idempotent: a document that ran the new-document script already has the shim.
-    void this.#cdp
+    const installed = this.#cdp
       .send(
         "Runtime.evaluate",
         { expression: this.#sources[session.type], contextId: description.id },
         session.sessionId,
       )
       .catch(() => {});
+    // A stopped worker the browser starts again waits for the debugger on its kept session.
+    if (session.type === "service_worker") {
+      void installed.then(() =>
+        this.#cdp.send("Runtime.runIfWaitingForDebugger", {}, session.sessionId).catch(() => {}),
+      );
+    }
   }
 
   #bindingCalled(session: TargetSession, params: Record<string, unknown>): void {

@@ -9,6 +9,7 @@
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { UsageError } from "./args.ts";
+import { browserCommand } from "./browser.ts";
 import type { CliContext, Command } from "./command.ts";
 import { keysCommand } from "./keys.ts";
 import { listenCommand } from "./listen.ts";
@@ -27,6 +28,7 @@ export const commands: Command[] = [
   keysCommand,
   loadtestCommand,
   smokeCommand,
+  browserCommand,
 ];
 
 /** After a signal, how long a command has to stop cleanly before the process exits anyway. */

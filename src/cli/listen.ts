@@ -254,7 +254,7 @@ function escapeLine(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
 }
 
-function stderrLogger(err: Output, verbose: boolean): Logger {
+export function stderrLogger(err: Output, verbose: boolean): Logger {
   const line = (message: string) => err.write(`push-agent: ${message}\n`);
   // The service's info lines, and its "cannot connect" warning, repeat what the progress lines
   // say; --verbose shows them.

@@ -40,15 +40,27 @@ export interface LaunchedChromium {
   close(): Promise<void>;
 }
 
-export async function launchChromium(userDataDir: string, extraArgs: string[] = []): Promise<LaunchedChromium> {
+export async function launchChromium(
+  userDataDir: string,
+  extraArgs: string[] = [],
+): Promise<LaunchedChromium> {
   const child = spawn(
     CHROMIUM,
-    [...CHROMIUM_ARGS, "--remote-debugging-port=0", `--user-data-dir=${userDataDir}`, ...extraArgs, "about:blank"],
+    [
+      ...CHROMIUM_ARGS,
+      "--remote-debugging-port=0",
+      `--user-data-dir=${userDataDir}`,
+      ...extraArgs,
+      "about:blank",
+    ],
     { stdio: ["ignore", "ignore", "pipe"] },
   );
   const wsURL = await new Promise<string>((resolve, reject) => {
     let text = "";
-    const timer = setTimeout(() => reject(new Error(`Chromium did not start: ${text.slice(-500)}`)), SETUP_TIMEOUT);
+    const timer = setTimeout(
+      () => reject(new Error(`Chromium did not start: ${text.slice(-500)}`)),
+      SETUP_TIMEOUT,
+    );
     child.stderr?.on("data", (chunk: Buffer) => {
       text += chunk.toString();
       const match = /DevTools listening on (ws:\/\/\S+)/.exec(text);
@@ -173,7 +185,10 @@ export class Site {
         response.writeHead(404).end();
         return;
       }
-      response.writeHead(200, { "content-type": worker ? "text/javascript" : "text/html", "cache-control": "no-store" });
+      response.writeHead(200, {
+        "content-type": worker ? "text/javascript" : "text/html",
+        "cache-control": "no-store",
+      });
       response.end(worker ? WORKER : PAGE);
       return;
     }
@@ -181,7 +196,8 @@ export class Site {
     for await (const chunk of request) body += chunk;
     if (request.url === "/received") this.received.push(JSON.parse(body) as Received);
     else if (request.url === "/changed") this.changed.push(JSON.parse(body) as Changed);
-    else if (request.url === "/subscription") this.subscriptions.push(JSON.parse(body) as webpush.PushSubscription);
+    else if (request.url === "/subscription")
+      this.subscriptions.push(JSON.parse(body) as webpush.PushSubscription);
     response.writeHead(204).end();
     for (const check of [...this.#waiters]) check();
   }
@@ -250,7 +266,8 @@ export class DriverPage {
       this.sessionId,
     );
     const remote = result.result as { value?: EvalResult<T> };
-    if (!remote?.value) throw new Error(`evaluate failed: ${JSON.stringify(result.exceptionDetails ?? result)}`);
+    if (!remote?.value)
+      throw new Error(`evaluate failed: ${JSON.stringify(result.exceptionDetails ?? result)}`);
     return remote.value;
   }
 
@@ -289,7 +306,11 @@ export class Driver {
     return page;
   }
 
-  async grant(origin: string, setting: "granted" | "denied" | "prompt", browserContextId?: string): Promise<void> {
+  async grant(
+    origin: string,
+    setting: "granted" | "denied" | "prompt",
+    browserContextId?: string,
+  ): Promise<void> {
     await this.cdp.send("Browser.setPermission", {
       origin,
       permission: { name: "notifications" },

@@ -56,6 +56,7 @@ const OPTIONS: Record<string, string[]> = {
     "--html",
   ],
   smoke: ["--server", "--timeout", "--broadcast", "--allow-insecure", "--json"],
+  browser: ["--cdp", "--server", "--state", "--allow-insecure", "--verbose"],
 };
 
 describe.concurrent("push-agent --help", () => {
@@ -116,6 +117,12 @@ describe.concurrent("bad arguments exit 2 with one line on stderr", () => {
     ["a subscription that is not JSON", ["send", "-", "hi"], /stdin does not start with a JSON object/, "hi"],
     ["a subscription with a bad key", ["send", "-", "hi"], /cannot encrypt for this subscription/, badKey],
     ["smoke without --server", ["smoke"], /--server URL is required/],
+    ["browser without --cdp", ["browser"], /--cdp URL is required/],
+    [
+      "browser with a ws:// server elsewhere",
+      ["browser", "--cdp", "http://127.0.0.1:9", "--server", "ws://push.example.com/"],
+      /--allow-insecure/,
+    ],
     [
       "an unknown scenario",
       ["loadtest", "--server", "ws://127.0.0.1:1/", "--plan", "nope,1,1,0"],
