@@ -65,5 +65,19 @@ describe.skipIf(!HAS_CHROMIUM)(
       },
       RUN_TIMEOUT + 5_000,
     );
+
+    it(
+      "sidecar.ts: a separately started Chromium, `push-agent browser` attached to it, a push, exit 0 on SIGTERM",
+      async () => {
+        const { code, stdout, stderr } = await run("examples/chromium-e2e/sidecar.ts");
+        expect(stderr).toBe("");
+        expect(code).toBe(0);
+        expect(stdout).toMatch(
+          /^attached to http:\/\/127\.0\.0\.1:\d+ \(\d+ pages, \d+ service workers\); pushes through ws:\/\/127\.0\.0\.1:\d+\/\n/,
+        );
+        expect(stdout).toMatch(/\nthe service worker told the page\nsidecar stopped\nok\n$/);
+      },
+      RUN_TIMEOUT + 5_000,
+    );
   },
 );
