@@ -40,10 +40,12 @@ export interface AppServer {
   close(): Promise<void>;
 }
 
-export async function startAppServer(): Promise<AppServer> {
+/** Listens on 127.0.0.1:`port` (0: a free port). */
+export async function startAppServer(port = 0): Promise<AppServer> {
   const vapidDetails = { subject: "mailto:news@example.com", ...webpush.generateVAPIDKeys() };
   const subscriptions: webpush.PushSubscription[] = [];
   const waiters = new Set<() => void>();
+  let app: AppServer | undefined;
 
   const handle = async (request: IncomingMessage, response: ServerResponse) => {
     const file =
@@ -59,6 +61,12 @@ export async function startAppServer(): Promise<AppServer> {
       subscriptions.push(JSON.parse(body) as webpush.PushSubscription);
       response.writeHead(204).end();
       for (const waiter of [...waiters]) waiter();
+    } else if (request.method === "POST" && request.url === "/notify" && app) {
+      // The site's "send a notification" button, for the walkthrough by hand (loopback only).
+      let body = "";
+      for await (const chunk of request) body += chunk;
+      const statuses = await app.notifyAll(JSON.parse(body) as Notice);
+      response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(statuses));
     } else {
       response.writeHead(404).end();
     }
@@ -66,7 +74,7 @@ export async function startAppServer(): Promise<AppServer> {
   const server = createServer((request, response) => {
     handle(request, response).catch(() => response.writeHead(400).end());
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   const send = async (subscription: webpush.PushSubscription, notice: Notice): Promise<number> => {
@@ -84,7 +92,7 @@ export async function startAppServer(): Promise<AppServer> {
     return response.status;
   };
 
-  return {
+  app = {
     origin,
     vapidDetails,
     subscriptions,
@@ -110,4 +118,12 @@ export async function startAppServer(): Promise<AppServer> {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+  return app;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const site = await startAppServer(Number(process.env.PORT ?? 5173));
+  console.log(
+    `the site: ${site.origin}/   send: curl -X POST ${site.origin}/notify -d '{"title":"Hi","body":"there"}'`,
+  );
 }
