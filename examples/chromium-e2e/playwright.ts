@@ -12,18 +12,10 @@
  */
 
 import assert from "node:assert/strict";
-import { createServer } from "node:net";
 import { chromium } from "playwright-core";
 import { webPushForPlaywright } from "push-agent/chromium/testing";
 import { startAppServer } from "./app-server.ts";
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const HEADLESS_ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-];
+import { CHROMIUM, freePort, HEADLESS_ARGS, runAsScript } from "./shared.ts";
 
 export async function main(log: (line: string) => void = console.log): Promise<void> {
   const site = await startAppServer();
@@ -80,19 +72,4 @@ export async function main(log: (line: string) => void = console.log): Promise<v
   log("ok");
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main().catch((error: unknown) => {
-    console.error(`example:chromium-e2e: ${error instanceof Error ? error.message : String(error)}`);
-    process.exit(1);
-  });
-}
+runAsScript(import.meta.url, () => main());

@@ -12,14 +12,7 @@ import assert from "node:assert/strict";
 import puppeteer from "puppeteer-core";
 import { webPushForPuppeteer } from "push-agent/chromium/testing";
 import { startAppServer } from "./app-server.ts";
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const HEADLESS_ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-];
+import { CHROMIUM, HEADLESS_ARGS, runAsScript, waitForMessage } from "./shared.ts";
 
 export async function main(log: (line: string) => void = console.log): Promise<void> {
   const site = await startAppServer();
@@ -40,13 +33,7 @@ export async function main(log: (line: string) => void = console.log): Promise<v
     log(`subscribed: ${subscription.endpoint}`);
 
     assert.deepEqual(await site.notifyAll({ title: "Breaking", body: "puppeteer too" }), [201]);
-    await page.waitForFunction(
-      () =>
-        Array.from(document.querySelectorAll("#messages li")).some(
-          (li) => li.textContent === "Breaking: puppeteer too",
-        ),
-      { timeout: 15_000 },
-    );
+    await waitForMessage(page, "Breaking: puppeteer too");
     log("the service worker told the page");
     await push.close();
   } finally {
@@ -56,9 +43,4 @@ export async function main(log: (line: string) => void = console.log): Promise<v
   log("ok");
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main().catch((error: unknown) => {
-    console.error(`example:chromium-e2e: ${error instanceof Error ? error.message : String(error)}`);
-    process.exit(1);
-  });
-}
+runAsScript(import.meta.url, () => main());

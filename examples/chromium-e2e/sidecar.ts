@@ -18,9 +18,8 @@ import { fileURLToPath } from "node:url";
 import puppeteer from "puppeteer-core";
 import { createPushServer } from "push-agent/server";
 import { startAppServer } from "./app-server.ts";
+import { CHROMIUM, HEADLESS_ARGS, runAsScript, waitForMessage } from "./shared.ts";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const HEADLESS_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"];
 const PUSH_AGENT = fileURLToPath(new URL("../../bin/push-agent.js", import.meta.url));
 const WAIT = 30_000;
 
@@ -58,6 +57,7 @@ export async function main(log: (line: string) => void = console.log): Promise<v
     const chromium = spawn(
       CHROMIUM,
       [
+        "--headless",
         ...HEADLESS_ARGS,
         "--remote-debugging-port=0",
         `--user-data-dir=${path.join(dir, "profile")}`,
@@ -102,13 +102,7 @@ export async function main(log: (line: string) => void = console.log): Promise<v
 
     // 4. The site's server sends; the site's worker tells the page.
     assert.deepEqual(await site.notifyAll({ title: "Sidecar", body: "works" }), [201]);
-    await page.waitForFunction(
-      () =>
-        Array.from(document.querySelectorAll("#messages li")).some(
-          (li) => li.textContent === "Sidecar: works",
-        ),
-      { timeout: WAIT },
-    );
+    await waitForMessage(page, "Sidecar: works", WAIT);
     log("the service worker told the page");
     await browser.disconnect();
 
@@ -134,9 +128,4 @@ export async function main(log: (line: string) => void = console.log): Promise<v
   log("ok");
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main().catch((error: unknown) => {
-    console.error(`example:chromium-e2e: ${error instanceof Error ? error.message : String(error)}`);
-    process.exit(1);
-  });
-}
+runAsScript(import.meta.url, () => main());

@@ -5,11 +5,11 @@
  * each test asserts what the site's service worker did, as the page saw it.
  */
 
-import { createServer as createNetServer } from "node:net";
 import { chromium, type Browser as PlaywrightBrowser } from "playwright-core";
 import puppeteer, { type Browser as PuppeteerBrowser, type Page as PuppeteerPage } from "puppeteer-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type AppServer, startAppServer } from "../../examples/chromium-e2e/app-server.ts";
+import { freePort } from "../../examples/chromium-e2e/shared.ts";
 import { type CdpConnection, connectCdp } from "../../src/chromium/index.ts";
 import {
   webPushForCdp,
@@ -29,16 +29,6 @@ interface Shown {
   title: string;
   body: string;
   trusted: boolean;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createNetServer().once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 describe.skipIf(!HAS_CHROMIUM)(`webPushForPlaywright${skipped}`, () => {
@@ -250,6 +240,71 @@ describe.skipIf(!HAS_CHROMIUM)(`webPushForPuppeteer${skipped}`, () => {
       expect(
         (await sendPush({ endpoint: `${pushServer.endpointURL}/wpush/v2/nothing` }, null)).statusCode,
       ).toBe(404);
+    },
+    SETUP,
+  );
+
+  // BUG in the bridge's delivery (src/chromium/delivery.ts #ready, i21-bridge 57d9e33): the "a
+  // worker stop" waiter raced against each delivery step is never cancelled when the step wins, so
+  // every push leaves a deliveryTimeout (60 s) timer and a Changes waiter behind; a script that
+  // pushed once cannot exit for a minute. `it.fails` until the waiter is cancelled.
+  it.fails(
+    "after a delivery, close() leaves no deliveryTimeout timer armed (known bridge bug)",
+    async () => {
+      const site = await startAppServer();
+      sites.push(site);
+      // A deliveryTimeout no other timer uses, so the bridge's own timers can be told apart.
+      const MARK = 45_678;
+      const armed = new Set<unknown>();
+      const realSet = globalThis.setTimeout;
+      const realClear = globalThis.clearTimeout;
+      const created: unknown[] = [];
+      vi.spyOn(globalThis, "setTimeout").mockImplementation(((
+        callback: (...args: unknown[]) => void,
+        ms?: number,
+        ...args: unknown[]
+      ) => {
+        const timer = realSet(
+          (...a: unknown[]) => {
+            armed.delete(timer);
+            callback(...a);
+          },
+          ms,
+          ...args,
+        );
+        if (ms === MARK) {
+          created.push(timer);
+          armed.add(timer);
+        }
+        return timer;
+      }) as typeof setTimeout);
+      vi.spyOn(globalThis, "clearTimeout").mockImplementation((timer) => {
+        armed.delete(timer);
+        realClear(timer);
+      });
+      const push = await webPushForPuppeteer(browser, {
+        serverURL: pushServer.url,
+        bridge: { deliveryTimeout: MARK },
+        logger: captureLogger(),
+      });
+      const page = await browser.newPage();
+      try {
+        await browser.setPermission(site.origin, { permission: { name: "notifications" }, state: "granted" });
+        expect(await openSite(page, site)).toBe("subscribed");
+        expect(await site.notifyAll({ title: "T", body: "timers" })).toEqual([201]);
+        await page.waitForFunction(
+          () => (window as unknown as { received: unknown[] }).received.length === 1,
+          {
+            timeout: WAIT,
+          },
+        );
+      } finally {
+        await page.close();
+        await push.close();
+        vi.restoreAllMocks();
+      }
+      expect(created.length).toBeGreaterThan(0);
+      expect(armed.size).toBe(0);
     },
     SETUP,
   );
