@@ -122,6 +122,7 @@ class ChromiumPushBridge implements PushBridge {
       },
       onContextChange: () => this.#changes.notify(),
       warn: (message) => this.#logger.warn(message),
+      debug: (message) => this.#logger.debug(message),
     });
     this.#registrations = new Registrations(cdp, {
       onDeleted: (contextId, scopeURL) => this.#registrationDeleted(contextId, scopeURL),
@@ -272,6 +273,7 @@ class ChromiumPushBridge implements PushBridge {
 
   async #permissionReported(origin: string, permission: "granted" | "denied" | "prompt"): Promise<void> {
     if (this.#permissions.embedderDecides) return;
+    this.#logger.info(`chromium: ${origin} notification permission is now ${permission}`);
     try {
       await this.#service.permissionChanged(originPrefix(origin), permission);
     } catch (error) {

@@ -56,6 +56,7 @@ export interface TargetsOptions {
   /** A context's shim said ready, or a context went away. */
   onContextChange(session: TargetSession): void;
   warn(message: string): void;
+  debug(message: string): void;
 }
 
 const FILTER = [{ type: "page" }, { type: "service_worker" }];
@@ -235,29 +236,36 @@ export class Targets {
     };
     this.#sessions.set(sessionId ?? "", session);
     const source = this.#sources[target.type];
+    const send = (method: string, params: Record<string, unknown> = {}) =>
+      this.#cdp.send(method, params, sessionId);
+    // Pipelined, not one after another: a page held at its start may answer some commands (the
+    // new-document script) only once it runs, so only what the shim needs is awaited before the
+    // target is let go. Runtime first: a binding added before Runtime.enable was missing in later
+    // documents. Runtime.enable answers after it reported every existing context.
+    const enabled = send("Runtime.enable");
+    const bound = send("Runtime.addBinding", { name: this.#options.shim.binding });
+    const script = target.type === "page" ? send("Page.addScriptToEvaluateOnNewDocument", { source }) : null;
     try {
-      // Runtime first: a binding added before Runtime.enable was missing in later documents.
-      await this.#cdp.send("Runtime.enable", {}, sessionId);
-      await this.#cdp.send("Runtime.addBinding", { name: this.#options.shim.binding }, sessionId);
-      if (target.type === "page") {
-        const added = await this.#cdp.send("Page.addScriptToEvaluateOnNewDocument", { source }, sessionId);
-        session.scriptId = typeof added.identifier === "string" ? added.identifier : null;
-      }
+      await Promise.all([enabled, bound]);
       session.bound = true;
-      const known = [...session.contexts.keys()];
-      if (known.length === 0) await this.#cdp.send("Runtime.evaluate", { expression: source }, sessionId);
-      for (const contextId of known) {
-        await this.#cdp
-          .send("Runtime.evaluate", { expression: source, contextId }, sessionId)
-          .catch(() => {});
-      }
+      await Promise.all(
+        [...session.contexts.keys()].map((contextId) =>
+          send("Runtime.evaluate", { expression: source, contextId }).catch(() => {}),
+        ),
+      );
     } catch (error) {
       // A target that closed while being set up; the detach event removes it.
       if (!this.#detached)
         this.#options.warn(`chromium: could not instrument ${target.type} ${target.url}: ${String(error)}`);
     } finally {
-      if (waiting) await this.#cdp.send("Runtime.runIfWaitingForDebugger", {}, sessionId).catch(() => {});
+      if (waiting) await send("Runtime.runIfWaitingForDebugger").catch(() => {});
     }
+    void script?.then(
+      (added) => {
+        session.scriptId = typeof added.identifier === "string" ? added.identifier : null;
+      },
+      () => {},
+    );
     if (this.#sessions.get(sessionId ?? "") === session) this.#options.onSessionChange(session, true);
   }
 
@@ -266,6 +274,9 @@ export class Targets {
     const origin = originOf(description.origin) ?? originOf(session.url);
     if (!origin) return;
     session.contexts.set(description.id, { id: description.id, origin, ready: false, scope: null });
+    this.#options.debug(
+      `chromium: new context in ${session.type} ${origin}${session.bound ? "" : " (before the binding)"}`,
+    );
     if (!session.bound) return;
     // Idempotent: a document that ran the new-document script already has the shim.
     const installed = this.#cdp

@@ -290,20 +290,48 @@ export class Driver {
     return new Driver(await connectCdp(wsURL));
   }
 
-  /** Open a tab on `url` and wait for its load event. */
+  /**
+   * Open a tab on `url` the way a user does (the browser creates it with the URL, so the bridge's
+   * auto-attach holds it before the first document runs) and wait until that document loaded.
+   */
   async open(url: string, browserContextId?: string): Promise<DriverPage> {
     const created = await this.cdp.send(
       "Target.createTarget",
-      browserContextId ? { url: "about:blank", browserContextId } : { url: "about:blank" },
+      browserContextId ? { url, browserContextId } : { url },
     );
     const targetId = String(created.targetId);
     const attached = await this.cdp.send("Target.attachToTarget", { targetId, flatten: true });
     const page = new DriverPage(this.cdp, targetId, String(attached.sessionId));
     await this.cdp.send("Page.enable", {}, page.sessionId);
-    const loaded = this.#event("Page.loadEventFired", page.sessionId);
-    await this.cdp.send("Page.navigate", { url }, page.sessionId);
-    await loaded;
-    return page;
+    const deadline = Date.now() + WAIT;
+    for (;;) {
+      const loaded = this.#event("Page.loadEventFired", page.sessionId);
+      loaded.catch(() => {});
+      const state = await page
+        .run<{ href: string; ready: string }>("({ href: location.href, ready: document.readyState })")
+        .catch(() => null);
+      if (state?.ok && state.value?.href === url && state.value.ready === "complete") {
+        if (url.startsWith("http")) await this.#bridged(page, deadline);
+        return page;
+      }
+      if (Date.now() > deadline) throw new Error(`${url} did not load`);
+      await loaded;
+    }
+  }
+
+  /**
+   * The bridge's shim is in the page. A tab the browser opens straight on a URL may commit its
+   * first document while the bridge is still setting the tab up; the shim then follows a moment
+   * later. Each check is one round trip; the deadline turns a missing bridge into a failure.
+   */
+  async #bridged(page: DriverPage, deadline: number): Promise<void> {
+    while (Date.now() < deadline) {
+      const native = await page.value<boolean>(
+        "PushManager.prototype.getSubscription.toString().includes('[native code]')",
+      );
+      if (!native) return;
+    }
+    throw new Error("the bridge never instrumented the page");
   }
 
   async grant(
