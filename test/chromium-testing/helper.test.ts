@@ -142,11 +142,12 @@ describe.skipIf(!HAS_CHROMIUM)(`webPushForPlaywright${skipped}`, () => {
     expect(closes).toBe(1);
   });
 
-  // BUG in the bridge's fromPlaywright/fromSession adapter (src/chromium/adapters.ts, i21-bridge
-  // 80ebbf5): over Playwright's own browser session, Runtime.addBinding on the non-flat session is
-  // not answered while the auto-attached flat session holds the new page paused, so the shim
-  // never goes in and the page never loads. `it.fails` keeps this visible: it starts failing (and
-  // must be turned into a plain `it`) once the adapter works.
+  // BUG in the bridge's fromSession adapter (src/chromium/adapters.ts, behind fromPlaywright and
+  // fromPuppeteer; i21-bridge f5a9a1c): send() awaits the reply to Runtime.runIfWaitingForDebugger
+  // on the non-flat session before it detaches the flat auto-attached session that holds the new
+  // target paused, but that reply only comes once the target runs, i.e. after the flat session is
+  // gone: a deadlock, so a new page never loads. `it.fails` keeps it visible; it starts failing
+  // (turn it into a plain `it`) once the adapter detaches the flat session without that reply.
   it.fails(
     "through a Playwright session (no cdpURL), a new page still loads (known adapter bug)",
     async () => {
