@@ -7,18 +7,54 @@ declare module "electron" {
   interface WebContents {
     send(channel: string, ...args: unknown[]): void;
     isDestroyed(): boolean;
+    readonly debugger: Debugger;
+    readonly session: Session;
+  }
+
+  /** webContents.debugger: the page's Chrome DevTools Protocol transport. */
+  interface Debugger {
+    attach(protocolVersion?: string): void;
+    isAttached(): boolean;
+    detach(): void;
+    sendCommand(
+      method: string,
+      commandParams?: Record<string, unknown>,
+      sessionId?: string,
+    ): Promise<unknown>;
+    on(
+      event: "message",
+      listener: (event: unknown, method: string, params: Record<string, unknown>, sessionId: string) => void,
+    ): this;
+    on(event: "detach", listener: (event: unknown, reason: string) => void): this;
+    removeListener(event: string, listener: (...args: never[]) => void): this;
+  }
+
+  interface Session {
+    isPersistent(): boolean;
+    setPermissionCheckHandler(
+      handler:
+        | ((webContents: WebContents | null, permission: string, requestingOrigin: string) => boolean)
+        | null,
+    ): void;
   }
 
   export class BrowserWindow {
     constructor(options?: {
       width?: number;
       height?: number;
-      webPreferences?: { preload?: string; contextIsolation?: boolean; sandbox?: boolean };
+      show?: boolean;
+      webPreferences?: {
+        preload?: string;
+        contextIsolation?: boolean;
+        sandbox?: boolean;
+        partition?: string;
+      };
     });
     static getAllWindows(): BrowserWindow[];
     readonly webContents: WebContents;
     isDestroyed(): boolean;
     loadFile(file: string): Promise<void>;
+    loadURL(url: string): Promise<void>;
   }
 
   export const app: {
