@@ -15,9 +15,7 @@ import {
   attachPushBridge,
   type CdpConnection,
   connectCdp,
-  fromPlaywright,
   fromPuppeteer,
-  type PlaywrightCDPSession,
   type PuppeteerBrowser,
   type PushBridge,
   type PushBridgeOptions,
@@ -25,15 +23,12 @@ import {
 import { type Logger, openMemoryPushDB, PushService, type PushSubscriptionJSON } from "../index.ts";
 import { createPushServer, type PushServer, type PushServerOptions } from "../server/index.ts";
 
-/** What the helper needs of Playwright's `Browser`. */
-export interface PlaywrightBrowserLike {
-  newBrowserCDPSession(): Promise<PlaywrightCDPSession>;
-}
-
-/** What the helper needs of Playwright's `BrowserContext` (also a persistent one). */
-export interface PlaywrightContextLike {
-  browser(): PlaywrightBrowserLike | null;
-}
+/**
+ * A Playwright `Browser` or `BrowserContext` (also a persistent one). Only its DevTools port is
+ * used: Playwright's own CDP session (`newBrowserCDPSession()`) cannot carry the bridge, because a
+ * page the bridge holds paused never finishes Playwright's navigation (see push-agent/chromium).
+ */
+export type PlaywrightTarget = object;
 
 export interface WebPushForTestsOptions {
   /**
@@ -89,21 +84,20 @@ export interface PuppeteerBrowserLike {
 }
 
 /**
- * Web Push for a Playwright `Browser`, or a `BrowserContext` (also one from `launchPersistentContext`).
- * With `cdpURL` (the browser was launched with `--remote-debugging-port`, or reached with
- * `chromium.connectOverCDP(url)`) the bridge uses a DevTools connection of its own; otherwise a
- * browser-level session of Playwright's (`browser.newBrowserCDPSession()`).
+ * Web Push for a Playwright `Browser` or `BrowserContext` (also one from `launchPersistentContext`).
+ * Launch the browser with `--remote-debugging-port=PORT` and pass `cdpURL: "http://127.0.0.1:PORT"`
+ * (or the URL given to `chromium.connectOverCDP`): the bridge uses a DevTools connection of its own.
  */
 export async function webPushForPlaywright(
-  target: PlaywrightBrowserLike | PlaywrightContextLike,
-  options: WebPushForTestsOptions & { cdpURL?: string } = {},
+  _target: PlaywrightTarget,
+  options: WebPushForTestsOptions & { cdpURL: string },
 ): Promise<WebPushForTests> {
-  if (options.cdpURL) return webPushForCdp(await connectCdp(options.cdpURL), options);
-  const browser = "newBrowserCDPSession" in target ? target : target.browser();
-  if (!browser)
-    throw new TypeError("webPushForPlaywright: this BrowserContext has no Browser to reach over CDP");
-  const session = await browser.newBrowserCDPSession();
-  return webPushForCdp(fromPlaywright(session), options);
+  if (typeof options?.cdpURL !== "string" || options.cdpURL === "") {
+    throw new TypeError(
+      "webPushForPlaywright: cdpURL is required (launch Chromium with --remote-debugging-port=PORT and pass http://127.0.0.1:PORT)",
+    );
+  }
+  return webPushForCdp(await connectCdp(options.cdpURL), options);
 }
 
 /**

@@ -15,10 +15,20 @@ export class Changes {
     for (const check of [...this.#waiters]) check();
   }
 
-  /** Resolves with the condition's first truthy value; rejects with WaitTimeout after `ms`. */
-  until<T>(condition: () => T | null | undefined | false, ms: number, what: string): Promise<T> {
+  /**
+   * Resolves with the condition's first truthy value; rejects with WaitTimeout after `ms`. A
+   * `signal` ends the wait early (rejecting with the signal's reason), so a waiter that lost a
+   * race leaves no timer behind.
+   */
+  until<T>(
+    condition: () => T | null | undefined | false,
+    ms: number,
+    what: string,
+    signal?: AbortSignal,
+  ): Promise<T> {
     const now = condition();
     if (now) return Promise.resolve(now);
+    if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {
       const check = () => {
         const value = condition();
@@ -30,11 +40,17 @@ export class Changes {
         done();
         reject(new WaitTimeout(`timed out after ${ms} ms waiting for ${what}`));
       }, ms);
+      const abandon = () => {
+        done();
+        reject(signal?.reason);
+      };
       const done = () => {
         clearTimeout(timer);
         this.#waiters.delete(check);
+        signal?.removeEventListener("abort", abandon);
       };
       this.#waiters.add(check);
+      signal?.addEventListener("abort", abandon, { once: true });
     });
   }
 }

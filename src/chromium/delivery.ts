@@ -160,17 +160,20 @@ export class Deliveries {
     for (;;) {
       const worker = await this.#worker(key, site);
       if (!worker) return null;
+      // The stop watch ends with the step, so no deliveryTimeout timer outlives a delivery.
+      const stepDone = new AbortController();
       const gone = this.#world.changes
         .until(
           () => !worker.session.contexts.has(worker.context.id),
           this.#world.deliveryTimeout,
           "a worker stop",
+          stepDone.signal,
         )
         .then(() => CONTEXT_GONE);
       const answer = await Promise.race([
         step(worker).catch(() => CONTEXT_GONE),
         gone.catch(() => CONTEXT_GONE),
-      ]);
+      ]).finally(() => stepDone.abort());
       if (answer !== CONTEXT_GONE) return { ...worker, answer: answer as T };
       if (Date.now() > deadline) throw new Error(`the service worker of ${site.scopeURL} kept stopping`);
     }

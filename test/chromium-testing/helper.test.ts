@@ -146,27 +146,11 @@ describe.skipIf(!HAS_CHROMIUM)(`webPushForPlaywright${skipped}`, () => {
     expect(closes).toBe(1);
   });
 
-  // BUG in the bridge's fromSession adapter (src/chromium/adapters.ts, behind fromPlaywright and
-  // fromPuppeteer; i21-bridge f5a9a1c): send() awaits the reply to Runtime.runIfWaitingForDebugger
-  // on the non-flat session before it detaches the flat auto-attached session that holds the new
-  // target paused, but that reply only comes once the target runs, i.e. after the flat session is
-  // gone: a deadlock, so a new page never loads. `it.fails` keeps it visible; it starts failing
-  // (turn it into a plain `it`) once the adapter detaches the flat session without that reply.
-  it.fails(
-    "through a Playwright session (no cdpURL), a new page still loads (known adapter bug)",
-    async () => {
-      const push = await webPushForPlaywright(browser);
-      const context = await browser.newContext();
-      try {
-        const page = await context.newPage();
-        await page.goto("data:text/html,<p>loaded</p>", { timeout: 5_000 });
-      } finally {
-        await context.close();
-        await push.close();
-      }
-    },
-    SETUP,
-  );
+  it("without cdpURL, says in one line what it needs", async () => {
+    await expect(
+      webPushForPlaywright(browser, {} as Parameters<typeof webPushForPlaywright>[1]),
+    ).rejects.toThrow(/cdpURL is required/);
+  });
 });
 
 describe.skipIf(!HAS_CHROMIUM)(`webPushForPuppeteer${skipped}`, () => {
@@ -210,11 +194,7 @@ describe.skipIf(!HAS_CHROMIUM)(`webPushForPuppeteer${skipped}`, () => {
       const incognito = await browser.createBrowserContext();
       try {
         expect(push.pushServer).toBeNull();
-        // BUG (type level) in the bridge's PuppeteerBrowser (src/chromium/adapters.ts): puppeteer-core
-        // 24's Browser is not assignable (TS2345: its CDPSession.on handler takes `unknown`, SessionLike's
-        // listener wants Record<string, unknown>), so fromPuppeteer(browser) needs a cast. typecheck
-        // reports this directive as unused once the type accepts it: then drop it.
-        // @ts-expect-error the adapter's type does not accept puppeteer-core's Browser yet
+        // puppeteer-core's Browser fits the adapter's type as is.
         const adapterView: AdapterBrowser = browser;
         expect(adapterView).toBe(browser);
         await browser.setPermission(site.origin, { permission: { name: "notifications" }, state: "granted" });
@@ -256,12 +236,10 @@ describe.skipIf(!HAS_CHROMIUM)(`webPushForPuppeteer${skipped}`, () => {
     SETUP,
   );
 
-  // BUG in the bridge's delivery (src/chromium/delivery.ts #ready, i21-bridge 57d9e33): the "a
-  // worker stop" waiter raced against each delivery step is never cancelled when the step wins, so
-  // every push leaves a deliveryTimeout (60 s) timer and a Changes waiter behind; a script that
-  // pushed once cannot exit for a minute. `it.fails` until the waiter is cancelled.
-  it.fails(
-    "after a delivery, close() leaves no deliveryTimeout timer armed (known bridge bug)",
+  // The stop watch raced against each delivery step is cancelled when the step wins: a script
+  // that pushed once can exit at once (it used to wait a deliveryTimeout).
+  it(
+    "after a delivery, close() leaves no deliveryTimeout timer armed",
     async () => {
       const site = await startAppServer();
       sites.push(site);
