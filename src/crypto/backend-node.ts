@@ -110,7 +110,7 @@ function scalar(bytes: Buffer): Buffer {
 /**
  * Raw ECDH keys, the JWK fields built from them. Never generateKeyPairSync("ec") with a JWK export:
  * on Node 20 a GC inside KeyObject.export can run a KeyGenJob's destructor, which waits on a lock
- * the export holds, and the process hangs for good (issue 12). createECDH takes no such path.
+ * the export holds, and the process hangs for good. createECDH takes no such path.
  */
 function generateKeyPair(): Promise<GeneratedKeyPair> {
   const ecdh = createECDH("prime256v1");

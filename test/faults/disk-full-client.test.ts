@@ -1,5 +1,5 @@
 /**
- * A real full disk under the client's durable store (issue 23): the LevelDB store lives on a
+ * A real full disk under the client's durable store: the LevelDB store lives on a
  * small tmpfs, the disk is filled while pushes stream in, then room comes back. Every write that
  * failed must have left its message unacked (store-error, logged), the server sends it again, and
  * once there is room every message is acked 100 and on disk. Needs root to mount the tmpfs (CI

@@ -1,5 +1,5 @@
 /**
- * Option fuzz (issue 23): out-of-range option values are refused with one line naming the option;
+ * Option fuzz: out-of-range option values are refused with one line naming the option;
  * allowed combinations run a simulated day against a scripted server with bounded connections,
  * frames and ready() waits. SLOW=1 runs more days; the seed is printed, SEED= replays it.
  */

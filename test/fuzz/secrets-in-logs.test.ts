@@ -57,7 +57,7 @@ describe("hostile input: secrets never reach the logs", () => {
     const logger = captureLogger();
     const service = new PushService({
       decryptWorkers: testDecryptWorkers,
-      // A user:password in the server URL is a credential too (issue 23).
+      // A user:password in the server URL is a credential too.
       serverURL: proxy.url.replace("ws://", `ws://agent:${URL_PASSWORD}@`),
       db: openMemoryPushDB(storage),
       logger,

@@ -1,5 +1,5 @@
 /**
- * Nothing waits or grows without bound (issue 23), against the scripted FakeAutopush under fake
+ * Nothing waits or grows without bound, against the scripted FakeAutopush under fake
  * timers: a failed store write means no ack, a store-error event and a re-send; held messages
  * are capped in count and bytes and let go on stop(); ready() always settles; a failed start
  * closes the store it opened.
