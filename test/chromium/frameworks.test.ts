@@ -13,14 +13,28 @@ import path from "node:path";
 import { chromium as playwright } from "playwright-core";
 import puppeteer from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ElectronDebugger, fromElectron, fromPuppeteer } from "../../src/chromium/adapters.ts";
+import {
+  type ElectronDebugger,
+  fromElectron,
+  fromPlaywright,
+  fromPuppeteer,
+} from "../../src/chromium/adapters.ts";
 import { attachPushBridge } from "../../src/chromium/bridge.ts";
 import { type CdpConnection, connectCdp, devToolsURL } from "../../src/chromium/cdp.ts";
 import { openMemoryPushDB } from "../../src/db/memory.ts";
 import { createPushServer, type PushServer } from "../../src/server/index.ts";
 import { PushService } from "../../src/service/push-service.ts";
 import { CHROMIUM_ARGS } from "../helpers/chromium.ts";
-import { CHROMIUM, Driver, HAS_CHROMIUM, launchChromium, SETUP_TIMEOUT, Site, suiteName } from "./harness.ts";
+import {
+  CHROMIUM,
+  Driver,
+  HAS_CHROMIUM,
+  launchChromium,
+  SETUP_TIMEOUT,
+  Site,
+  suiteName,
+  WAIT,
+} from "./harness.ts";
 
 let workdir: string;
 let pushServer: PushServer;
@@ -85,6 +99,47 @@ describe.skipIf(!HAS_CHROMIUM)(
             isTrusted: true,
             text: "via puppeteer",
           });
+          await bridge.detach();
+        } finally {
+          await service.stop();
+          await browser.close();
+        }
+      },
+      SETUP_TIMEOUT,
+    );
+
+    it(
+      "playwright-core through its own browser CDP session: a page subscribes, its worker gets the push, and a page opened after attach still loads",
+      async () => {
+        const browser = await playwright.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+        const service = await startService();
+        try {
+          const bridge = await attachPushBridge(fromPlaywright(await browser.newBrowserCDPSession()), {
+            service,
+            allowOffTheRecord: true,
+          });
+          const site = await newSite();
+          const context = await browser.newContext();
+          await context.grantPermissions(["notifications"], { origin: site.origin });
+          const page = await context.newPage();
+          // Before the fix a page the bridge held never committed Playwright's navigation.
+          await page.goto(site.url, { timeout: WAIT });
+          const result = await page.evaluate(SUBSCRIBE(site.vapid.publicKey));
+          expect(result).toMatchObject({ ok: true });
+          expect(await site.send(site.subscriptions[0]!, "via playwright's session")).toBe(201);
+          await site.until(() => site.received[0], "the push event");
+          expect(site.received[0]).toMatchObject({
+            isPushEvent: true,
+            isTrusted: true,
+            text: "via playwright's session",
+          });
+
+          const later = await context.newPage();
+          await later.goto(site.url, { timeout: WAIT });
+          const again = await later.evaluate(
+            "navigator.serviceWorker.ready.then((r) => r.pushManager.getSubscription()).then((s) => s && s.endpoint)",
+          );
+          expect(again).toBe((result as { value: { endpoint: string } }).value.endpoint);
           await bridge.detach();
         } finally {
           await service.stop();
