@@ -1,9 +1,9 @@
 /**
  * The bridge through what embedders and test frameworks hold: puppeteer-core's Browser,
- * Playwright (a persistent context, reached through DevToolsActivePort), and an
- * Electron `webContents.debugger` stand-in (attach, sendCommand with a sessionId, the 'message'
- * and 'detach' events) backed by a real page session of Chromium. Each uses Debian's Chromium as
- * its executable; nothing downloads a browser.
+ * Playwright (its own browser CDP session through fromPlaywright, and a persistent context
+ * reached through DevToolsActivePort), and an Electron `webContents.debugger` stand-in (attach,
+ * sendCommand with a sessionId, the 'message' and 'detach' events) backed by a real page session
+ * of Chromium. Each uses Debian's Chromium as its executable; nothing downloads a browser.
  */
 
 import { EventEmitter } from "node:events";
@@ -53,6 +53,13 @@ async function startService(): Promise<PushService> {
   return service;
 }
 
+/** The site's server sends `text` to its first subscription; its worker gets it as a trusted push. */
+async function pushArrives(site: Site, text: string): Promise<void> {
+  expect(await site.send(site.subscriptions[0]!, text)).toBe(201);
+  await site.until(() => site.received[0], "the push event");
+  expect(site.received[0]).toMatchObject({ isPushEvent: true, isTrusted: true, text });
+}
+
 const SUBSCRIBE = (key: string) => `(async () => {
   await navigator.serviceWorker.register("/sw.js");
   await navigator.serviceWorker.ready;
@@ -92,13 +99,7 @@ describe.skipIf(!HAS_CHROMIUM)(
           await page.goto(site.url);
           const result = await page.evaluate(SUBSCRIBE(site.vapid.publicKey));
           expect(result).toMatchObject({ ok: true });
-          expect(await site.send(site.subscriptions[0]!, "via puppeteer")).toBe(201);
-          await site.until(() => site.received[0], "the push event");
-          expect(site.received[0]).toMatchObject({
-            isPushEvent: true,
-            isTrusted: true,
-            text: "via puppeteer",
-          });
+          await pushArrives(site, "via puppeteer");
           await bridge.detach();
         } finally {
           await service.stop();
@@ -126,13 +127,7 @@ describe.skipIf(!HAS_CHROMIUM)(
           await page.goto(site.url, { timeout: WAIT });
           const result = await page.evaluate(SUBSCRIBE(site.vapid.publicKey));
           expect(result).toMatchObject({ ok: true });
-          expect(await site.send(site.subscriptions[0]!, "via playwright's session")).toBe(201);
-          await site.until(() => site.received[0], "the push event");
-          expect(site.received[0]).toMatchObject({
-            isPushEvent: true,
-            isTrusted: true,
-            text: "via playwright's session",
-          });
+          await pushArrives(site, "via playwright's session");
 
           const later = await context.newPage();
           await later.goto(site.url, { timeout: WAIT });
@@ -167,13 +162,7 @@ describe.skipIf(!HAS_CHROMIUM)(
           const page = await context.newPage();
           await page.goto(site.url);
           expect(await page.evaluate(SUBSCRIBE(site.vapid.publicKey))).toMatchObject({ ok: true });
-          expect(await site.send(site.subscriptions[0]!, "via playwright")).toBe(201);
-          await site.until(() => site.received[0], "the push event");
-          expect(site.received[0]).toMatchObject({
-            isPushEvent: true,
-            isTrusted: true,
-            text: "via playwright",
-          });
+          await pushArrives(site, "via playwright");
 
           // An incognito context (what Playwright's browser.newContext() makes), allowed here: its
           // own subscription, under its own scope key, dropped when the bridge detaches.
