@@ -87,6 +87,11 @@ class ChromiumPushBridge implements PushBridge {
   readonly closed: Promise<string>;
   readonly #cdp: CdpConnection;
   readonly #options: PushBridgeOptions;
+  /**
+   * Scope keys subscribed with userVisibleOnly: false (allowSilentPush) while attached: the store
+   * keeps no such flag, so after a restart those subscriptions read userVisibleOnly: true again.
+   */
+  readonly #silent = new Set<string>();
   readonly #service: PushService;
   readonly #logger: Logger;
   readonly #changes = new Changes();
@@ -316,12 +321,13 @@ class ChromiumPushBridge implements PushBridge {
       case "getSubscription": {
         if (!key) return null;
         const subscription = await this.#service.getSubscription(key);
-        return subscription ? subscriptionValue(subscription) : null;
+        return subscription ? subscriptionValue(subscription, !this.#silent.has(key)) : null;
       }
       case "unsubscribe": {
         if (!key) return false;
         const subscription = await this.#service.getSubscription(key);
         if (!subscription || subscription.endpoint !== request.endpoint) return false;
+        this.#silent.delete(key);
         await this.#service
           .unsubscribe(key)
           .catch((error) =>
@@ -360,7 +366,7 @@ class ChromiumPushBridge implements PushBridge {
       });
     if (request.key === null) {
       const existing = await this.#service.getSubscription(key);
-      if (existing) return subscriptionValue(existing);
+      if (existing) return subscriptionValue(existing, !this.#silent.has(key));
       throw new PushError(
         "AbortError",
         "Registration failed - missing applicationServerKey, and manifest empty or missing",
@@ -376,7 +382,8 @@ class ChromiumPushBridge implements PushBridge {
         this.#options.subscribeTimeout ?? 30_000,
         "the push server",
       );
-      return subscriptionValue(subscription);
+      if (!request.userVisibleOnly) this.#silent.add(key);
+      return subscriptionValue(subscription, !this.#silent.has(key));
     } catch (error) {
       throw chromiumError(error);
     }

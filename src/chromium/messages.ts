@@ -120,20 +120,24 @@ function isPermission(value: unknown): value is BrowserPermission {
 }
 
 /** The public parts a site may see, from push-agent's subscription (never a private key). */
-export function subscriptionValue(subscription: {
-  endpoint: string;
-  expirationTime: number | null;
-  options: { applicationServerKey: ArrayBuffer | null };
-  toJSON(): { keys: { p256dh: string; auth: string } };
-}): SubscriptionValue {
+export function subscriptionValue(
+  subscription: {
+    endpoint: string;
+    expirationTime: number | null;
+    options: { applicationServerKey: ArrayBuffer | null };
+    toJSON(): { keys: { p256dh: string; auth: string } };
+  },
+  userVisibleOnly = true,
+): SubscriptionValue {
   const key = subscription.options.applicationServerKey;
   const { keys } = subscription.toJSON();
   return {
     endpoint: subscription.endpoint,
     expirationTime: subscription.expirationTime,
     applicationServerKey: key ? encode(new Uint8Array(key)) : null,
-    // Chromium only has user-visible subscriptions; push-agent does not store the flag.
-    userVisibleOnly: true,
+    // Chromium only has user-visible subscriptions; push-agent does not store the flag, so only
+    // an embedder's allowSilentPush makes it false (see the bridge's #silent).
+    userVisibleOnly,
     p256dh: keys.p256dh,
     auth: keys.auth,
   };

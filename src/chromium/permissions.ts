@@ -17,12 +17,20 @@ export interface PermissionOptions {
    * session.setPermissionCheckHandler), so Notification.permission tells the site the same.
    */
   permission?: (origin: string) => PermissionDecision | Promise<PermissionDecision>;
-  /** Asked when the state is "prompt" and a page subscribes; anything but "granted" denies. */
+  /**
+   * Asked when the state is "prompt" and a page subscribes; anything but "granted" denies. A
+   * "granted" answer is the origin's permission from then on while permission() still says
+   * "prompt" (as a granted prompt is in a browser), for as long as the bridge is attached:
+   * permissionState() and delivery see it too. An embedder that keeps answers across restarts
+   * returns them from permission().
+   */
   prompt?: (origin: string) => "granted" | "denied" | Promise<"granted" | "denied">;
 }
 
 export class Permissions {
   readonly #options: PermissionOptions;
+  /** Origins whose prompt the embedder answered "granted". */
+  readonly #promptGranted = new Set<string>();
 
   constructor(options: PermissionOptions) {
     this.#options = options;
@@ -39,6 +47,7 @@ export class Permissions {
     if (!decide) return browser;
     try {
       const state = await decide(origin);
+      if (state === "prompt" && this.#promptGranted.has(origin)) return "granted";
       return state === "granted" || state === "prompt" ? state : "denied";
     } catch {
       return "denied";
@@ -52,7 +61,9 @@ export class Permissions {
     const prompt = this.#options.prompt;
     if (!prompt || !fromPage) return false;
     try {
-      return (await prompt(origin)) === "granted";
+      if ((await prompt(origin)) !== "granted") return false;
+      this.#promptGranted.add(origin);
+      return true;
     } catch {
       return false;
     }
