@@ -15,34 +15,20 @@ import {
   attachPushBridge,
   type CdpConnection,
   connectCdp,
-  fromPlaywright,
   fromPuppeteer,
   type PuppeteerBrowser,
   type PushBridge,
   type PushBridgeOptions,
-  type SessionLike,
 } from "../chromium/index.ts";
 import { type Logger, openMemoryPushDB, PushService, type PushSubscriptionJSON } from "../index.ts";
 import { createPushServer, type PushServer, type PushServerOptions } from "../server/index.ts";
 
 /**
- * A Playwright `Browser` or `BrowserContext` (also a persistent one). Without `cdpURL` the bridge
- * goes through `browser.newBrowserCDPSession()` (a context's `browser()`); a persistent context
- * has no Browser, so it needs `cdpURL`.
+ * A Playwright `Browser` or `BrowserContext` (also a persistent one). Only its DevTools port is
+ * used: Playwright's own CDP session (`newBrowserCDPSession()`) cannot carry the bridge, because a
+ * page the bridge holds paused never finishes Playwright's navigation (see push-agent/chromium).
  */
 export type PlaywrightTarget = object;
-
-interface PlaywrightBrowserLike {
-  newBrowserCDPSession(): Promise<object>;
-}
-
-function playwrightBrowser(target: PlaywrightTarget): PlaywrightBrowserLike | null {
-  const has = (value: unknown): value is PlaywrightBrowserLike =>
-    typeof (value as Partial<PlaywrightBrowserLike> | null)?.newBrowserCDPSession === "function";
-  if (has(target)) return target;
-  const browser = (target as { browser?: () => unknown }).browser?.();
-  return has(browser) ? browser : null;
-}
 
 export interface WebPushForTestsOptions {
   /**
@@ -98,25 +84,20 @@ export interface PuppeteerBrowserLike {
 }
 
 /**
- * Web Push for a Playwright `Browser` or `BrowserContext`: through Playwright's own browser CDP
- * session (`browser.newBrowserCDPSession()`), or, with `cdpURL` (the browser's
- * `--remote-debugging-port`, or the URL given to `chromium.connectOverCDP`), a DevTools
- * connection of its own. A context from `launchPersistentContext` has no Browser: it needs `cdpURL`.
+ * Web Push for a Playwright `Browser` or `BrowserContext` (also one from `launchPersistentContext`).
+ * Launch the browser with `--remote-debugging-port=PORT` and pass `cdpURL: "http://127.0.0.1:PORT"`
+ * (or the URL given to `chromium.connectOverCDP`): the bridge uses a DevTools connection of its own.
  */
 export async function webPushForPlaywright(
-  target: PlaywrightTarget,
-  options: WebPushForTestsOptions & { cdpURL?: string } = {},
+  _target: PlaywrightTarget,
+  options: WebPushForTestsOptions & { cdpURL: string },
 ): Promise<WebPushForTests> {
-  if (typeof options.cdpURL === "string" && options.cdpURL !== "")
-    return webPushForCdp(await connectCdp(options.cdpURL), options);
-  const browser = playwrightBrowser(target);
-  if (!browser) {
+  if (typeof options?.cdpURL !== "string" || options.cdpURL === "") {
     throw new TypeError(
-      "webPushForPlaywright: this target has no Browser (a persistent context?): pass cdpURL (launch Chromium with --remote-debugging-port=PORT and pass http://127.0.0.1:PORT)",
+      "webPushForPlaywright: cdpURL is required (launch Chromium with --remote-debugging-port=PORT and pass http://127.0.0.1:PORT)",
     );
   }
-  const session = (await browser.newBrowserCDPSession()) as SessionLike;
-  return webPushForCdp(fromPlaywright(session), options);
+  return webPushForCdp(await connectCdp(options.cdpURL), options);
 }
 
 /**

@@ -13,16 +13,11 @@
  *   their first moments may still see the browser's own). A plain CDP WebSocket (connectCdp)
  *   has flat sessions, which survive the move: prefer it where the browser's endpoint is known.
  *
- * - Playwright's `browser.newBrowserCDPSession()`: the same one-session API, through
- *   fromPlaywright(). Its pages are not held until the shim is in: Playwright's newPage() resolves
- *   once its own session released the new page, and a page.goto() sent while the bridge still held
- *   that page never committed (traced with playwright-core 1.65 and Chromium 156: Page.navigate
- *   went out while the flat session kept the about:blank page paused, and the cross-site
- *   navigation stayed pending after the release). So fromPlaywright() lets a new page run as soon
- *   as its non-flat session is attached; the shim comes with the next document (Playwright's pages
- *   start on about:blank) and is also evaluated into each new context, so a document that commits
- *   before the shim's script is registered gets it a moment late. Service workers are still held
- *   until the shim is in.
+ * - Playwright: `browser.newBrowserCDPSession()` has the same one-session API, but with a second,
+ *   non-flat session attached to its pages, Playwright's own navigations never finished (observed
+ *   with playwright-core 1.65 and Chromium 156: page.goto timed out). So no adapter for it: launch
+ *   with `launchPersistentContext(userDataDir, { args: ["--remote-debugging-port=0"] })` and
+ *   connect with `connectCdp(await devToolsURL(userDataDir))` (cdp.ts).
  *
  * - Electron's `webContents.debugger`: a page-level transport with flat sessions (sendCommand's
  *   sessionId, the 'message' event's sessionId). What Electron reaches (from its docs, Electron
@@ -78,14 +73,6 @@ export async function fromPuppeteer(browser: PuppeteerBrowser): Promise<CdpConne
   browser.on("disconnected", gone);
   connection.onClose(() => browser.off?.("disconnected", gone));
   return connection;
-}
-
-/**
- * Playwright's browser-level CDP session (`await browser.newBrowserCDPSession()`); close() detaches
- * it. New pages are released before the shim is in (see above); workers are held as usual.
- */
-export function fromPlaywright(session: SessionLike): CdpConnection {
-  return fromSession(session, { holdPages: false });
 }
 
 /** Electron's webContents.debugger, attached here if it is not yet (and then detached on close). */
@@ -145,15 +132,8 @@ interface Pending {
   reject(error: Error): void;
 }
 
-/**
- * A CdpConnection over one browser-level session that cannot address child sessions. With
- * `holdPages: false`, a new page runs once its non-flat session is attached (not when the shim is in).
- */
-export function fromSession(
-  session: SessionLike,
-  options: { holdPages?: boolean } = {},
-): CdpConnection & { closeWith(reason: string): void } {
-  const holdPages = options.holdPages !== false;
+/** A CdpConnection over one browser-level session that cannot address child sessions. */
+export function fromSession(session: SessionLike): CdpConnection & { closeWith(reason: string): void } {
   const listeners = new Set<(event: CdpEvent) => void>();
   const closeListeners = new Set<(reason: string) => void>();
   const pending = new Map<number, Pending>();
@@ -179,7 +159,7 @@ export function fromSession(
   const handlers: Record<string, (params: Record<string, unknown>) => void> = {
     "Target.attachedToTarget": (params) => {
       const sessionId = String(params.sessionId);
-      const info = params.targetInfo as { targetId: string; type?: string };
+      const info = params.targetInfo as { targetId: string };
       const mine = attaching.get(info.targetId);
       if (mine) {
         if (mine.flatSessionId) holding.set(sessionId, mine.flatSessionId);
@@ -188,7 +168,7 @@ export function fromSession(
       }
       // An auto-attached flat session: reach the target non-flat, keep the flat one only as the pause.
       flatSessions.add(sessionId);
-      const waiting = params.waitingForDebugger === true && (holdPages || info.type !== "page");
+      const waiting = params.waitingForDebugger === true;
       void reattach(info.targetId, sessionId, waiting).then(
         () => {
           if (!waiting) void session.send("Target.detachFromTarget", { sessionId }).catch(() => {});

@@ -3,14 +3,14 @@
  * makes `pushManager.subscribe()` in pages and real `push` events in service workers work through
  * a PushService, over the Chrome DevTools Protocol. Node only (it opens WebSockets with `ws`).
  *
- *   const cdp = await connectCdp("http://127.0.0.1:9222");   // or fromPuppeteer(browser) / fromPlaywright(session) / fromElectron(wc.debugger)
+ *   const cdp = await connectCdp("http://127.0.0.1:9222");   // or fromPuppeteer(browser) / fromElectron(wc.debugger)
  *   const service = new PushService({ db: await openLevelPushDB(dir) });
  *   await service.start();
  *   const bridge = await attachPushBridge(cdp, { service });
  */
 
 export type { ElectronDebugger, PuppeteerBrowser, SessionLike } from "./adapters.ts";
-export { fromElectron, fromPlaywright, fromPuppeteer, fromSession } from "./adapters.ts";
+export { fromElectron, fromPuppeteer, fromSession } from "./adapters.ts";
 export type { PermissionDecision, PermissionOptions, PushBridge, PushBridgeOptions } from "./bridge.ts";
 export { attachPushBridge } from "./bridge.ts";
 export type { CdpConnection, CdpErrorKind, CdpEvent, CdpRoot, ConnectCdpOptions } from "./cdp.ts";
