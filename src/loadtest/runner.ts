@@ -2,10 +2,9 @@
  * The scenario runner: starts test-plan entries (count virtual users at a rate, after a delay),
  * runs each as a VirtualUser, accepts plans spawned by running scenarios, and stops everything
  * when asked. runScenarios is one process's whole run: the runner, its metrics, the generator's
- * own load, and the data a report (or a parent process) is made from.
+ * own load (measured in worker-load.ts), and the data a report (or a parent process) is made from.
  */
 
-import { monitorEventLoopDelay } from "node:perf_hooks";
 import { describeError, type Logger, silentLogger } from "../log.ts";
 import { type NetworkOptions, networkOf } from "../net/proxy.ts";
 import { webSocketFor } from "../net/socket.ts";
@@ -20,6 +19,9 @@ import { PushPoster } from "./poster.ts";
 import type { ScenarioArgs, ScenarioDefinition } from "./scenario-types.ts";
 import { untilSettled } from "./settled.ts";
 import { type PushLedger, type RunContext, VirtualUser } from "./virtual-user.ts";
+import { measureLoad, type WorkerLoad } from "./worker-load.ts";
+
+export type { WorkerLoad } from "./worker-load.ts";
 
 export interface RunnerOptions extends NetworkOptions {
   serverURL: string;
@@ -313,21 +315,6 @@ export interface RunProgress {
   errors: number;
 }
 
-/** How busy one generator process was. */
-export interface WorkerLoad {
-  worker: number;
-  pid: number;
-  /** CPU time over wall time, % of one core. */
-  cpuPercent: number;
-  eventLoopDelayP99: number;
-  eventLoopDelayMax: number;
-  /** Heap in use at the progress tick with the most connections open (heapSampledConnections), and at the start. */
-  heapAtPeakBytes: number;
-  heapAtStartBytes: number;
-  heapSampledConnections: number;
-  peakConnections: number;
-}
-
 /** One process's results: what a parent merges and a report is built from. */
 export interface ScenarioRunData {
   durationMs: number;
@@ -436,45 +423,4 @@ function untilDone(
     signal?.addEventListener("abort", onAbort, { once: true });
     void finished.then(() => done("finished"));
   });
-}
-
-function measureLoad(worker: number, connections: () => number, peak: () => number) {
-  const delay = monitorEventLoopDelay({ resolution: 10 });
-  delay.enable();
-  const cpu = process.cpuUsage();
-  const wallStart = performance.now();
-  // With --expose-gc (the benchmark) heap figures are taken after a collection, else they include garbage.
-  const gc = (globalThis as { gc?: () => void }).gc;
-  const heapUsed = () => {
-    gc?.();
-    return process.memoryUsage().heapUsed;
-  };
-  const heapAtStartBytes = heapUsed();
-  let sampledPeak = 0;
-  let heapAtPeakBytes = heapAtStartBytes;
-  const ms = (ns: number) => Math.round(ns / 10_000) / 100;
-  return {
-    sample() {
-      const open = connections();
-      if (open < sampledPeak || open === 0) return;
-      sampledPeak = open;
-      heapAtPeakBytes = heapUsed();
-    },
-    result(): WorkerLoad {
-      delay.disable();
-      const used = process.cpuUsage(cpu);
-      const wallMicros = (performance.now() - wallStart) * 1000;
-      return {
-        worker,
-        pid: process.pid,
-        cpuPercent: Math.round(((used.user + used.system) / Math.max(wallMicros, 1)) * 100),
-        eventLoopDelayP99: ms(delay.percentile(99)),
-        eventLoopDelayMax: ms(delay.max),
-        heapAtPeakBytes,
-        heapAtStartBytes,
-        heapSampledConnections: sampledPeak,
-        peakConnections: peak(),
-      };
-    },
-  };
 }

@@ -3,16 +3,14 @@
  * the parts and hands each call to the part that owns it: subscriptions to the registry
  * (registry.ts), the hello reply's consequences to hello.ts, notifications to the delivery
  * pipeline (delivery.ts), permissions, quota and clearing to the lifecycle rules (lifecycle.ts),
- * broadcasts to broadcasts.ts. The socket and its timers live in connection.ts; storage behind
- * PushDB; crypto in ../crypto; events leave through the observer bus.
+ * broadcasts to broadcasts.ts. What the parts share (store, connection, mode, decrypt workers,
+ * the reconnect after a store failure) lives in service-state.ts. The socket and its timers live
+ * in connection.ts; storage behind PushDB; crypto in ../crypto; events leave through the observer bus.
  */
 
-import { backend as defaultBackend } from "#crypto-backend";
-import type { WorkerLease } from "../crypto/backend.ts";
-import { type DecryptionKeys, decrypt, decryptWith, type EncryptedPush } from "../crypto/decrypt.ts";
-import type { PushDB, PushRecord } from "../db/push-db.ts";
+import type { PushDB } from "../db/push-db.ts";
 import { abort, invalidState, PushError } from "../errors.ts";
-import { describeError, type Logger } from "../log.ts";
+import { describeError } from "../log.ts";
 import { webSocketFor } from "../net/socket.ts";
 import {
   type Observer,
@@ -20,42 +18,27 @@ import {
   type ObserverHooks,
   type PushEventMap,
   type PushTopic,
-  type StoreErrorEvent,
 } from "../observers.ts";
-import type { HelloReply, UnregisterCode } from "../protocol/messages.ts";
+import type { HelloReply } from "../protocol/messages.ts";
 import type { PushSubscription } from "../subscription.ts";
 import type { ConnectFailure } from "../transport/failure.ts";
 import { type BroadcastHandler, Broadcasts } from "./broadcasts.ts";
 import { Connection } from "./connection.ts";
 import type { ConnectionDelegate, ConnectionState, InboundMessage } from "./connection-types.ts";
-import { Delivery, type DeliveryContext } from "./delivery.ts";
-import { adoptUAID, backfillKeys, type HelloContext, type HelloPayload, helloPayload } from "./hello.ts";
-import {
-  type ClearPattern,
-  type LifecycleContext,
-  type PermissionState,
-  type QuotaOptions,
-  SiteLifecycle,
-} from "./lifecycle.ts";
+import { Delivery } from "./delivery.ts";
+import { adoptUAID, backfillKeys, type HelloPayload, helloPayload } from "./hello.ts";
+import type { ClearPattern, PermissionState } from "./lifecycle.ts";
 import {
   connectionOptions,
   type PushServiceOptions,
   type ResolvedOptions,
   resolveOptions,
-  timerDelay,
 } from "./options.ts";
-import {
-  type RegistryContext,
-  requireScope,
-  type SubscribeOptions,
-  SubscriptionRegistry,
-} from "./registry.ts";
+import { requireScope, type SubscribeOptions } from "./registry.ts";
+import { ServiceState } from "./service-state.ts";
 
 export type { PushServiceOptions } from "./options.ts";
 export type { SubscribeOptions } from "./registry.ts";
-
-/** Everything the service's parts read from it (one object, see #Parts). */
-type ServiceParts = DeliveryContext & LifecycleContext & RegistryContext & HelloContext;
 
 /** The W3C PushManager shape, bound to one scope. */
 export interface PushManager {
@@ -67,43 +50,28 @@ export interface PushManager {
 export class PushService {
   readonly #options: PushServiceOptions;
   readonly #config: ResolvedOptions;
-  readonly #logger: Logger;
   readonly #bus: ObserverBus;
   readonly #connectionEvents: ConnectionDelegate;
-  #db: PushDB | null = null;
-  #connection: Connection | null = null;
-  readonly #broadcasts: Broadcasts;
   #starting: Promise<void> | null = null;
   #uaid: string | null = null;
-  /** Web Push mode (the hello reply said use_webpush); false means legacy SimplePush. */
-  #dataEnabled = true;
   #readyWaiters: { resolve(): void; reject(error: Error): void }[] = [];
   #online = true;
-  readonly #parts: ServiceParts;
-  readonly #lifecycle: SiteLifecycle;
+  /** The store, connection, mode and settings the parts read (service-state.ts). */
+  readonly #state: ServiceState;
   readonly #delivery: Delivery;
-  readonly #registry: SubscriptionRegistry;
-  /** The decrypt worker pool while started with `decryptWorkers` (Node); null on the main thread. */
-  #workers: WorkerLease | null = null;
-  /** A reconnect planned after a store failure, so the server sends the unacked message again. */
-  #recycleTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(options: PushServiceOptions = {}) {
     this.#options = options;
     this.#config = resolveOptions(options);
-    this.#logger = this.#config.logger;
-    this.#broadcasts = new Broadcasts(this.#logger);
+    const broadcasts = new Broadcasts(this.#config.logger);
     this.#bus = new ObserverBus(new PushService.#BusHooks(this));
     this.#connectionEvents = new PushService.#ConnectionEvents(this);
-    const parts = new PushService.#Parts(this);
-    this.#parts = parts;
-    this.#lifecycle = new SiteLifecycle(parts);
-    this.#delivery = new Delivery(parts, this.#lifecycle);
-    this.#registry = new SubscriptionRegistry(parts);
+    this.#state = new ServiceState(options, this.#config, this.#bus, broadcasts);
+    this.#delivery = new Delivery(this.#state, this.#state.lifecycle);
   }
 
-  // The service as each of its collaborators sees it: small objects whose methods live on the
-  // prototype (closures for each hook were about 1 KB of every idle service).
+  // The service as its collaborators see it: small objects whose methods live on the prototype
+  // (closures for each hook were about 1 KB of every idle service). The parts see ServiceState.
 
   /** The observer bus's hooks: a push-message observer arrived, an observer failed. */
   static readonly #BusHooks = class implements ObserverHooks {
@@ -118,7 +86,7 @@ export class PushService {
     }
 
     error(topic: PushTopic, error: unknown): void {
-      this.#service.#logger.error(`push: a ${topic} observer failed: ${describeError(error)}`);
+      this.#service.#state.logger.error(`push: a ${topic} observer failed: ${describeError(error)}`);
     }
   };
 
@@ -131,7 +99,7 @@ export class PushService {
     }
 
     hello(): Promise<HelloPayload> {
-      return helloPayload(this.#service.#parts);
+      return helloPayload(this.#service.#state);
     }
 
     handshake(reply: HelloReply): Promise<void> {
@@ -147,109 +115,8 @@ export class PushService {
     }
   };
 
-  /** The service's state and settings as its parts read them: delivery, lifecycle, registry, hello. */
-  static readonly #Parts = class implements DeliveryContext, LifecycleContext, RegistryContext, HelloContext {
-    readonly #service: PushService;
-
-    constructor(service: PushService) {
-      this.#service = service;
-    }
-
-    get bus(): ObserverBus {
-      return this.#service.#bus;
-    }
-
-    get logger(): Logger {
-      return this.#service.#logger;
-    }
-
-    get broadcasts(): Broadcasts {
-      return this.#service.#broadcasts;
-    }
-
-    get lifecycle(): SiteLifecycle {
-      return this.#service.#lifecycle;
-    }
-
-    get connection(): Connection | null {
-      return this.#service.#connection;
-    }
-
-    get dataEnabled(): boolean {
-      return this.#service.#dataEnabled;
-    }
-
-    get hasPermission(): PushServiceOptions["hasPermission"] {
-      return this.#service.#options.hasPermission;
-    }
-
-    get quota(): QuotaOptions | undefined {
-      return this.#service.#options.quota;
-    }
-
-    get quotaUpdateDelay(): number {
-      return this.#service.#config.quotaUpdateDelay;
-    }
-
-    get maxRecentMessageIDs(): number {
-      return this.#service.#config.maxRecentMessageIDs;
-    }
-
-    get observerTimeout(): number {
-      return this.#service.#config.observerTimeout;
-    }
-
-    get maxHeldMessages(): number {
-      return this.#service.#config.maxHeldMessages;
-    }
-
-    get maxHeldBytes(): number {
-      return this.#service.#config.maxHeldBytes;
-    }
-
-    storeFailed(event: StoreErrorEvent, consecutive: number): void {
-      this.#service.#storeFailed(event, consecutive);
-    }
-
-    store(): PushDB | null {
-      return this.#service.#db;
-    }
-
-    started(): { db: PushDB; connection: Connection } {
-      return this.#service.#requireStarted();
-    }
-
-    toSubscription(record: PushRecord): PushSubscription {
-      return this.#service.#registry.toSubscription(record);
-    }
-
-    unregister(channelID: string, code: UnregisterCode): void {
-      this.#service.#registry.unregisterInBackground(channelID, code);
-    }
-
-    send(generation: number, frame: string): void {
-      this.#service.#connection?.sendOn(generation, frame);
-    }
-
-    decrypt(keys: DecryptionKeys, push: EncryptedPush): Promise<Uint8Array> {
-      const workers = this.#service.#workers;
-      return workers ? decryptWith(workers.backend, keys, push) : decrypt(keys, push);
-    }
-  };
-
-  /** Decryption on worker threads when asked for and the runtime has them. */
-  #leaseWorkers(): void {
-    const threads = this.#config.decryptWorkers;
-    if (threads === 0 || this.#workers) return;
-    if (!defaultBackend.onWorkers) {
-      this.#logger.info("push: decryptWorkers ignored: this runtime's crypto is asynchronous already");
-      return;
-    }
-    this.#workers = defaultBackend.onWorkers(threads);
-  }
-
   get state(): ConnectionState {
-    return this.#connection?.state ?? "ShutDown";
+    return this.#state.connection?.state ?? "ShutDown";
   }
 
   get uaid(): string | null {
@@ -277,15 +144,16 @@ export class PushService {
 
   async #startOn(db: PushDB): Promise<void> {
     const Ctor = await webSocketFor(this.#options);
-    this.#db = db;
+    this.#state.db = db;
     this.#uaid = await db.getUAID();
-    this.#leaseWorkers();
-    this.#connection = new Connection(connectionOptions(this.#config, Ctor), this.#connectionEvents);
-    await this.#broadcasts.attach(db, this.#connection);
-    if (!this.#online) this.#connection.setOnline(false);
-    this.#connection.connect();
+    this.#state.leaseWorkers();
+    const connection = new Connection(connectionOptions(this.#config, Ctor), this.#connectionEvents);
+    this.#state.connection = connection;
+    await this.#state.broadcasts.attach(db, connection);
+    if (!this.#online) connection.setOnline(false);
+    connection.connect();
     void this.dropExpired().catch((error) =>
-      this.#logger.warn(`push: dropping expired subscriptions failed: ${describeError(error)}`),
+      this.#state.logger.warn(`push: dropping expired subscriptions failed: ${describeError(error)}`),
     );
   }
 
@@ -293,12 +161,12 @@ export class PushService {
   async #abandonStart(db: PushDB, error: unknown): Promise<void> {
     this.#teardownParts();
     this.#rejectReadyWaiters(abort(`PushService failed to start: ${describeError(error)}`, error));
-    this.#db = null;
+    this.#state.db = null;
     if (this.#options.db) return;
     await db
       .close()
       .catch((closeError) =>
-        this.#logger.warn(
+        this.#state.logger.warn(
           `push: closing the store after a failed start failed: ${describeError(closeError)}`,
         ),
       );
@@ -306,16 +174,13 @@ export class PushService {
 
   /** Everything start() set going except the store: timers, socket, broadcasts, threads, held messages. */
   #teardownParts(): void {
-    this.#lifecycle.stop();
+    this.#state.lifecycle.stop();
     this.#delivery.stop();
-    if (this.#recycleTimer) clearTimeout(this.#recycleTimer);
-    this.#recycleTimer = null;
-    this.#connection?.shutdown();
-    this.#connection = null;
-    this.#broadcasts.detach();
-    // Messages still decrypting are left unacked (the server re-sends them); the threads may end.
-    this.#workers?.release();
-    this.#workers = null;
+    this.#state.cancelRecycle();
+    this.#state.connection?.shutdown();
+    this.#state.connection = null;
+    this.#state.broadcasts.detach();
+    this.#state.releaseWorkers();
   }
 
   #rejectReadyWaiters(error: Error): void {
@@ -345,7 +210,7 @@ export class PushService {
    * is cut short. Without this hook a sleep is still noticed by the wall clock (wakeCheckInterval).
    */
   networkChanged(): void {
-    this.#connection?.probe("the network changed");
+    this.#state.connection?.probe("the network changed");
   }
 
   /**
@@ -356,7 +221,7 @@ export class PushService {
   setOnline(online: boolean): void {
     if (typeof online !== "boolean") throw new TypeError("setOnline(online) needs a boolean");
     this.#online = online;
-    this.#connection?.setOnline(online);
+    this.#state.connection?.setOnline(online);
   }
 
   /** false after setOnline(false), until setOnline(true). */
@@ -385,8 +250,8 @@ export class PushService {
     this.#starting = null;
     this.#teardownParts();
     this.#rejectReadyWaiters(abort("PushService stopped"));
-    const db = this.#db;
-    this.#db = null;
+    const db = this.#state.db;
+    this.#state.db = null;
     if (db && !this.#options.db) await db.close();
   }
 
@@ -400,27 +265,27 @@ export class PushService {
    * (phase "register"). A stored version wins over `version`.
    */
   async addBroadcastListener(id: string, version: string, handler: BroadcastHandler): Promise<void> {
-    await this.#broadcasts.add(id, version, handler);
+    await this.#state.broadcasts.add(id, version, handler);
   }
 
   // -------------------------------------------------------------------------------------------
   // Subscriptions (registry.ts)
 
   subscribe(options: SubscribeOptions): Promise<PushSubscription> {
-    return this.#registry.subscribe(options);
+    return this.#state.registry.subscribe(options);
   }
 
   getSubscription(scope: string): Promise<PushSubscription | null> {
-    return this.#registry.getSubscription(scope);
+    return this.#state.registry.getSubscription(scope);
   }
 
   subscriptions(): Promise<PushSubscription[]> {
-    return this.#registry.subscriptions();
+    return this.#state.registry.subscriptions();
   }
 
   /** Forget the scope's subscription locally and tell the server; false when there was none. */
   unsubscribe(scope: string): Promise<boolean> {
-    return this.#registry.unsubscribe(scope);
+    return this.#state.registry.unsubscribe(scope);
   }
 
   pushManager(scope: string): PushManager {
@@ -428,7 +293,7 @@ export class PushService {
     return {
       subscribe: (options) => this.subscribe({ ...options, scope }),
       getSubscription: () => this.getSubscription(scope),
-      permissionState: async () => ((await this.#lifecycle.permitted(scope)) ? "granted" : "denied"),
+      permissionState: async () => ((await this.#state.lifecycle.permitted(scope)) ? "granted" : "denied"),
     };
   }
 
@@ -441,17 +306,17 @@ export class PushService {
    * dropped with push-subscription-change, active ones get a fresh quota.
    */
   async permissionChanged(scope: string, state: PermissionState): Promise<void> {
-    this.#requireStarted();
-    await this.#lifecycle.permissionChanged(requireScope(scope), state);
+    this.#state.started();
+    await this.#state.lifecycle.permissionChanged(requireScope(scope), state);
   }
 
   /** The embedder shows a notification for `scope`'s origin: pushes to it cost no quota meanwhile. */
   notificationShown(scope: string): void {
-    this.#lifecycle.notificationShown(requireScope(scope));
+    this.#state.lifecycle.notificationShown(requireScope(scope));
   }
 
   notificationClosed(scope: string): void {
-    this.#lifecycle.notificationClosed(requireScope(scope));
+    this.#state.lifecycle.notificationClosed(requireScope(scope));
   }
 
   /**
@@ -459,8 +324,8 @@ export class PushService {
    * idle-daily job); each gets push-subscription-change. Also run at start().
    */
   async dropExpired(): Promise<void> {
-    this.#requireStarted();
-    await this.#lifecycle.dropExpired();
+    this.#state.started();
+    await this.#state.lifecycle.dropExpired();
   }
 
   /**
@@ -469,15 +334,8 @@ export class PushService {
    * (code 200); push-subscription-change fires for those that had permission.
    */
   async clear(pattern: ClearPattern = {}): Promise<void> {
-    this.#requireStarted();
-    await this.#lifecycle.clear(pattern);
-  }
-
-  #requireStarted(): { db: PushDB; connection: Connection } {
-    if (!this.#db || !this.#connection) {
-      throw invalidState("PushService is not started: call start() first");
-    }
-    return { db: this.#db, connection: this.#connection };
+    this.#state.started();
+    await this.#state.lifecycle.clear(pattern);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -485,20 +343,21 @@ export class PushService {
 
   /** The hello reply: the uaid (hello.ts), the mode, hello broadcasts, then keys for old records. */
   async #handshake(reply: HelloReply): Promise<void> {
-    const parts = this.#parts;
-    await adoptUAID(parts, reply.uaid);
+    await adoptUAID(this.#state, reply.uaid);
     this.#uaid = reply.uaid;
-    this.#dataEnabled = reply.useWebPush;
+    this.#state.dataEnabled = reply.useWebPush;
     if (reply.broadcasts.size > 0 || reply.broadcastErrors.size > 0) {
-      void this.#broadcasts
+      void this.#state.broadcasts
         .received(reply.broadcasts, reply.broadcastErrors, "hello")
-        .catch((error) => this.#logger.error(`push: broadcast delivery failed: ${describeError(error)}`));
+        .catch((error) =>
+          this.#state.logger.error(`push: broadcast delivery failed: ${describeError(error)}`),
+        );
     }
-    if (this.#dataEnabled) await backfillKeys(parts);
+    if (this.#state.dataEnabled) await backfillKeys(this.#state);
   }
 
   #onStateChange(state: ConnectionState, previous: ConnectionState, error?: ConnectFailure): void {
-    this.#broadcasts.connectionChanged(state);
+    this.#state.broadcasts.connectionChanged(state);
     this.#bus.notify("state-change", error ? { state, previous, error } : { state, previous });
     if (error) this.#bus.notify("connection-error", { serverURL: this.#config.serverURL, error });
     if (state !== "Ready") return;
@@ -507,39 +366,20 @@ export class PushService {
     for (const waiter of waiters) waiter.resolve();
   }
 
-  /**
-   * A store operation of a delivery failed (disk full, I/O error): the message was not acked.
-   * The embedder hears of it (store-error, the logger), and the connection starts over after
-   * the backoff's delay for this many failures in a row, so the server sends the message again
-   * without a store that stays broken making it a loop.
-   */
-  #storeFailed(event: StoreErrorEvent, consecutive: number): void {
-    const where = event.scope ?? "a subscription";
-    this.#logger.error(
-      `push: the store failed while delivering a message for ${where}; not acked, the server sends it again: ${event.error.message}`,
-    );
-    this.#bus.notify("store-error", event);
-    if (this.#recycleTimer || !this.#connection) return;
-    const { retryBaseInterval, pingInterval } = this.#config;
-    const delay = timerDelay(Math.min(retryBaseInterval * 2 ** (consecutive - 1), pingInterval));
-    this.#recycleTimer = setTimeout(() => {
-      this.#recycleTimer = null;
-      this.#connection?.recycle("a message was left unacked after a store failure");
-    }, delay);
-  }
-
   /** Broadcasts go to their listeners; notifications to the delivery pipeline. */
   #onMessage(message: InboundMessage): void {
-    const connection = this.#connection;
+    const connection = this.#state.connection;
     if (!connection) return;
     if (message.type === "broadcast") {
-      void this.#broadcasts
+      void this.#state.broadcasts
         .received(message.broadcasts, message.broadcastErrors, "broadcast")
-        .catch((error) => this.#logger.error(`push: broadcast delivery failed: ${describeError(error)}`));
+        .catch((error) =>
+          this.#state.logger.error(`push: broadcast delivery failed: ${describeError(error)}`),
+        );
       return;
     }
     if (message.type === "notification")
-      this.#delivery.receive(message, connection.generation, this.#dataEnabled);
+      this.#delivery.receive(message, connection.generation, this.#state.dataEnabled);
   }
 }
 
