@@ -69,11 +69,17 @@ export function parseCommand(spec: CommandSpec, argv: string[]): Parsed {
   return { help: false, values: result.values, positionals: result.positionals };
 }
 
-/** parseArgs messages carry a long hint after the first sentence; the CLI keeps the first. */
+/**
+ * parseArgs messages carry a long hint after the first sentence; the CLI keeps the first, plus
+ * the one fix that matters for a value starting with "-" (a base64url key can): `--name=VALUE`.
+ */
 function parseArgsMessage(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
-  const first = message.split(/\.\s/)[0] ?? message;
-  return first.replace(/\.$/, "").replace(/^./, (c) => c.toLowerCase());
+  const first = (message.split(/\.\s/)[0] ?? message)
+    .replace(/\.$/, "")
+    .replace(/^./, (c) => c.toLowerCase());
+  const ambiguous = /^option '(--[\w-]+)' argument is ambiguous/.exec(first);
+  return ambiguous ? `${first}: a value starting with '-' is given as ${ambiguous[1]}=VALUE` : first;
 }
 
 export function formatHelp(spec: CommandSpec): string {

@@ -128,6 +128,11 @@ describe.concurrent("bad arguments exit 2 with one line on stderr", () => {
       /--ttl must be a whole number 0-2592000/,
     ],
     [
+      "a key starting with '-' given without =",
+      ["send", "sub.json", "hi", "--vapid-private-key", "-abc"],
+      /argument is ambiguous: a value starting with '-' is given as --vapid-private-key=VALUE/,
+    ],
+    [
       "a key twice",
       ["send", "sub.json", "hi", "--vapid-private-key", "a", "--vapid-private-key-file", "f"],
       /not both/,

@@ -56,7 +56,8 @@ it("listen prints the subscription, then each push sent with `send`; a restart r
   const file = path.join(dir, "subscription.json");
   await writeFile(file, json);
 
-  const signing = ["--vapid-subject", "mailto:cli@example.com", "--vapid-private-key", vapid.privateKey];
+  // `=VALUE`: a base64url key may start with "-", which parseArgs would take for an option.
+  const signing = ["--vapid-subject", "mailto:cli@example.com", `--vapid-private-key=${vapid.privateKey}`];
   const [first, second, unsigned] = await Promise.all([
     cli(["send", file, "first payload", ...signing]),
     cli(["send", "-", "second payload", "--encoding", "aesgcm", "--urgency", "high", ...signing], {
