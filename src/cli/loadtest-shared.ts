@@ -4,22 +4,14 @@
  * Its own module so that the two modes do not import each other.
  */
 
-import { isLoopbackHost } from "../net/hosts.ts";
-import { booleanOption, type ParsedValues, stringOption, UsageError, urlOption } from "./args.ts";
+import { type ParsedValues, stringOption, UsageError } from "./args.ts";
 import type { Output } from "./command.ts";
+import { serverOptions } from "./listen.ts";
 
-/** The server URL, checked: wss://, or ws:// to loopback unless --allow-insecure. */
+/** The server URL, required here (no default), checked as listen checks it. */
 export function serverOption(values: ParsedValues): { serverURL: string; allowInsecure: boolean } {
-  const serverURL = urlOption(values, "server", ["ws:", "wss:"]);
-  if (serverURL === undefined) throw new UsageError("--server URL is required");
-  const allowInsecure = booleanOption(values, "allow-insecure");
-  const url = new URL(serverURL);
-  if (url.protocol === "ws:" && !allowInsecure && !isLoopbackHost(url.hostname)) {
-    throw new UsageError(
-      `--server ${url.host} uses ws:// to a non-loopback host; use wss:// or --allow-insecure`,
-    );
-  }
-  return { serverURL, allowInsecure };
+  if (values.server === undefined) throw new UsageError("--server URL is required");
+  return serverOptions(values);
 }
 
 /** A plain decimal number ("2", "0.5"); no signs, exponents or units. */
